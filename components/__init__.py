@@ -1,0 +1,1 @@
+"""Custom TFX components, executors and resolver strategies."""

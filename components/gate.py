@@ -1,0 +1,101 @@
+"""The data validation gate: stop the run when ExampleValidator found anomalies.
+
+TFX's ExampleValidator only *records* anomalies; Transform and Trainer run anyway. This component
+reads the anomalies of every split and fails its execution, listing each anomaly, so that nothing
+downstream (Transform, Trainer, Evaluator, Pusher) runs on bad data. When the data is clean it
+emits a `ValidatedSpan` record naming the Examples artifact it vouches for; the span-window
+resolver (components.window) trains only on spans that have such a record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.io import fileio
+from tfx.types import artifact, artifact_utils, standard_artifacts
+
+ANOMALIES_FILE = "SchemaDiff.pb"
+
+
+class ValidatedSpan(artifact.Artifact):
+    """Record that one Examples artifact (one span) passed data validation."""
+
+    TYPE_NAME = "openct.ValidatedSpan"
+
+
+@dataclasses.dataclass(frozen=True)
+class Anomaly:
+    split: str
+    feature: str
+    kind: str
+    description: str
+
+    def __str__(self) -> str:
+        return f"split '{self.split}': feature '{self.feature}': {self.kind}: {self.description}"
+
+
+class DataValidationError(RuntimeError):
+    """The gate's failure: the message lists every anomaly."""
+
+    def __init__(self, span: int | None, anomalies: list[Anomaly], where: str):
+        self.span, self.anomalies = span, anomalies
+        lines = "\n".join(f"  - {a}" for a in anomalies)
+        super().__init__(
+            f"data validation gate: span {span} has {len(anomalies)} anomal"
+            f"{'y' if len(anomalies) == 1 else 'ies'} (from {where}); "
+            f"Transform, Trainer and Pusher did not run:\n{lines}"
+        )
+
+
+def list_anomalies(by_split: dict[str, anomalies_pb2.Anomalies]) -> list[Anomaly]:
+    """Every anomaly of every split, in a stable order: the gate's whole decision logic."""
+    found: list[Anomaly] = []
+    for split in sorted(by_split):
+        result = by_split[split]
+        for feature in sorted(result.anomaly_info):
+            info = result.anomaly_info[feature]
+            kinds = [anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason] or ["UNKNOWN"]
+            description = info.description or info.short_description
+            found.append(Anomaly(split, feature, ",".join(kinds), description))
+        if result.HasField("dataset_anomaly_info"):
+            info = result.dataset_anomaly_info
+            found.append(Anomaly(split, "(dataset)", ",".join(
+                anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason) or "UNKNOWN",
+                info.description or info.short_description))
+        for drift in result.drift_skew_info:
+            for measure in drift.drift_measurements:
+                if measure.value > measure.threshold:
+                    found.append(Anomaly(split, ".".join(drift.path.step), "DRIFT",
+                                         f"{measure.value:.3f} > threshold {measure.threshold}"))
+    return found
+
+
+def read_anomalies(uri: str, split_names: list[str]) -> dict[str, anomalies_pb2.Anomalies]:
+    by_split = {}
+    for split in split_names:
+        path = os.path.join(uri, f"Split-{split}", ANOMALIES_FILE)
+        result = anomalies_pb2.Anomalies()
+        with fileio.open(path, "rb") as f:
+            result.ParseFromString(f.read())
+        by_split[split] = result
+    return by_split
+
+
+@component
+def ValidationGate(  # noqa: N802 - TFX components are classes by convention
+    examples: InputArtifact[standard_artifacts.Examples],
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    validated: OutputArtifact[ValidatedSpan],
+) -> None:
+    """Fails on any anomaly; otherwise records that `examples` passed validation."""
+    splits = artifact_utils.decode_split_names(anomalies.split_names)
+    found = list_anomalies(read_anomalies(anomalies.uri, splits))
+    if found:
+        raise DataValidationError(examples.span, found, anomalies.uri)
+    validated.set_int_custom_property("examples_id", examples.id)
+    validated.set_int_custom_property("span", examples.span)
+    print(f"    gate: span {examples.span} passed validation ({', '.join(splits)})", flush=True)

@@ -1,0 +1,95 @@
+"""Resolver strategies for continuous training over a rolling window of spans.
+
+TFX's ExampleGen ingests one span per execution, so the training window is assembled from ML
+Metadata by a Resolver (`ValidatedSpanWindow`): the latest N spans that passed the data
+validation gate. A span that failed the gate never enters a window.
+
+The baseline model (warm start + Evaluator's comparison) and the Transform analyzer cache are
+resolved with lineage in mind. TFX caches a component on its input artifact ids, so if they were
+simply "the latest", a rerun with no new data would see new inputs (the model and cache that the
+first run produced) and retrain. Both resolvers therefore skip artifacts produced *from the
+current window*: an identical rerun resolves exactly what the first run resolved and every
+component is a cache hit, while a new span gets the previous blessed model and cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+from tfx import types
+from tfx.dsl.components.common import resolver
+
+# Custom properties TFX's Evaluator sets on ModelBlessing (tfx.components.evaluator.constants).
+BLESSED = "blessed"
+CURRENT_MODEL_ID = "current_model_id"
+
+
+def latest_per_span(examples: Iterable[types.Artifact]) -> dict[int, types.Artifact]:
+    """span -> newest Examples artifact of that span (a re-ingested span replaces the older)."""
+    chosen: dict[int, types.Artifact] = {}
+    for a in sorted(examples, key=lambda a: a.id):
+        chosen[a.span] = a
+    return chosen
+
+
+class ValidatedSpanWindow(resolver.ResolverStrategy):
+    """The latest `num_spans` spans that have a ValidatedSpan record from the gate."""
+
+    def __init__(self, num_spans: int):
+        self.num_spans = int(num_spans)
+
+    def resolve_artifacts(self, store: mlmd.MetadataStore,
+                          input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
+        records = input_dict["validated"]
+        passed = {r.get_int_custom_property("examples_id") for r in records}
+        valid = latest_per_span(a for a in input_dict["examples"] if a.id in passed)
+        window = [valid[s] for s in sorted(valid)[-self.num_spans:]]
+        ids = {a.id for a in window}
+        return {
+            "examples": window,
+            "validated": [r for r in records if r.get_int_custom_property("examples_id") in ids],
+        }
+
+
+def producer_inputs(store: mlmd.MetadataStore, artifact_id: int, input_key: str) -> set[int]:
+    """Ids of the `input_key` artifacts consumed by the execution that produced `artifact_id`."""
+    outputs = [e for e in store.get_events_by_artifact_ids([artifact_id])
+               if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    if not outputs:
+        return set()
+    events = store.get_events_by_execution_ids([outputs[0].execution_id])
+    return {e.artifact_id for e in events
+            if e.type in (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+            and e.path.steps and e.path.steps[0].key == input_key}
+
+
+def _trained_elsewhere(store: mlmd.MetadataStore, artifact: types.Artifact, window_ids: set[int]) -> bool:
+    return producer_inputs(store, artifact.id, "examples") != window_ids
+
+
+class LatestBlessedModelOtherWindow(resolver.ResolverStrategy):
+    """The latest blessed Model not trained on the current window (see module docstring)."""
+
+    def resolve_artifacts(self, store: mlmd.MetadataStore,
+                          input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
+        window_ids = {a.id for a in input_dict["window"]}
+        blessings = {b.get_int_custom_property(CURRENT_MODEL_ID): b
+                     for b in input_dict["model_blessing"] if b.get_int_custom_property(BLESSED) == 1}
+        for model in sorted(input_dict["model"], key=lambda a: a.id, reverse=True):
+            if model.id in blessings and _trained_elsewhere(store, model, window_ids):
+                return {"model": [model], "model_blessing": [blessings[model.id]]}
+        return {"model": [], "model_blessing": []}
+
+
+class LatestCacheOtherWindow(resolver.ResolverStrategy):
+    """The latest Transform analyzer cache not computed on the current window."""
+
+    def resolve_artifacts(self, store: mlmd.MetadataStore,
+                          input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
+        window_ids = {a.id for a in input_dict["window"]}
+        for cache in sorted(input_dict["cache"], key=lambda a: a.id, reverse=True):
+            if _trained_elsewhere(store, cache, window_ids):
+                return {"cache": [cache]}
+        return {"cache": []}

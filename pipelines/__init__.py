@@ -1,0 +1,1 @@
+"""Pipeline definition, configuration, data preparation and the CLI."""

@@ -1,0 +1,158 @@
+"""The one typed configuration object of a pipeline run.
+
+Precedence: defaults < environment (OPENCT_<FIELD>, e.g. OPENCT_DATA_ROOT) < command line
+(--data-root). Every runner (local, Kubeflow) builds the pipeline from this object, so a setting
+means the same thing wherever the pipeline runs. Defaults put everything under the repository's
+git-ignored `build/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping
+
+from pipelines.features import DatasetSpec, load_dataset
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = REPO_ROOT / "build"
+ENV_PREFIX = "OPENCT_"
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Settings of one pipeline; field docs are the CLI help."""
+
+    pipeline_name: str = "openct"
+    dataset: str = "taxi"  # built-in dataset name or a dataset spec .json file
+    data_root: str = str(BUILD_DIR / "data")  # spans: <data_root>/span-<N>/data.csv
+    pipeline_root: str = str(BUILD_DIR / "pipeline")  # TFX artifacts
+    metadata_path: str = ""  # SQLite ML Metadata; default <pipeline_root>/metadata.sqlite
+    serving_dir: str = str(BUILD_DIR / "serving")  # pushed models: <serving_dir>/<model>/<version>
+    model_name: str = ""  # default: the dataset's name
+    span_months: int = 3  # months of data per span when cutting the source CSV
+    window_spans: int = 8  # train on the latest N validated spans
+    train_steps: int = 2000  # upper bound; early stopping usually ends sooner
+    batch_size: int = 128
+    learning_rate: float = 0.003
+    hidden_units: str = "64,32"  # deep part of the wide-and-deep model
+    early_stopping_patience: int = 2  # epochs without val_loss improvement
+    warm_start: bool = True  # start from the latest blessed model's weights when shapes match
+    min_auc: float = 0.65  # absolute gate on the candidate (overall slice)
+    min_accuracy: float = 0.6
+    max_auc_drop: float = 0.01  # allowed AUC drop against the baseline model
+    beam_args: str = "--direct_running_mode=in_memory --direct_num_workers=1"
+
+    def __post_init__(self) -> None:
+        if self.window_spans < 1 or self.span_months < 1:
+            raise ValueError("window_spans and span_months must be >= 1")
+        if self.train_steps < 1 or self.batch_size < 1:
+            raise ValueError("train_steps and batch_size must be >= 1")
+        if not 0.0 <= self.min_auc <= 1.0 or not 0.0 <= self.min_accuracy <= 1.0:
+            raise ValueError("min_auc and min_accuracy must be in [0, 1]")
+        self.hidden_layer_sizes  # validates the list
+
+    # --- derived values -------------------------------------------------------------------
+    @property
+    def spec(self) -> DatasetSpec:
+        return load_dataset(self.dataset)
+
+    @property
+    def metadata(self) -> str:
+        return self.metadata_path or str(Path(self.pipeline_root) / "metadata.sqlite")
+
+    @property
+    def served_model_name(self) -> str:
+        return self.model_name or self.spec.name
+
+    @property
+    def model_serving_dir(self) -> str:
+        return str(Path(self.serving_dir) / self.served_model_name)
+
+    @property
+    def hidden_layer_sizes(self) -> list[int]:
+        try:
+            sizes = [int(s) for s in self.hidden_units.split(",") if s.strip()]
+        except ValueError as exc:
+            raise ValueError(f"hidden_units must be comma-separated integers: {self.hidden_units!r}") from exc
+        if not sizes or min(sizes) < 1:
+            raise ValueError(f"hidden_units must list positive sizes: {self.hidden_units!r}")
+        return sizes
+
+    def training_config(self) -> dict[str, Any]:
+        """What Transform and Trainer receive as custom_config (JSON-able)."""
+        return {
+            "dataset": self.spec.to_dict(),
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "hidden_units": self.hidden_layer_sizes,
+            "early_stopping_patience": self.early_stopping_patience,
+            "warm_start": self.warm_start,
+        }
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def replace(self, **changes: Any) -> PipelineConfig:
+        return dataclasses.replace(self, **changes)
+
+    # --- construction from environment and CLI -----------------------------------------------
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> PipelineConfig:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f, raw, source=ENV_PREFIX + f.name.upper())
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """One --flag per field (default None: unset flags fall back to env, then defaults)."""
+        for f in dataclasses.fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            kind = _field_type(f)
+            if kind is bool:
+                parser.add_argument(flag, dest=f.name, default=None,
+                                    action=argparse.BooleanOptionalAction,
+                                    help=f"(default {f.default})")
+            else:
+                parser.add_argument(flag, dest=f.name, default=None, type=kind,
+                                    metavar=f.name.upper(), help=f"(default {f.default!r})")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> PipelineConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls.from_env(environ, **{k: v for k, v in vars(args).items() if k in names})
+
+
+def _field_type(f: dataclasses.Field) -> type:
+    hints = typing.get_type_hints(PipelineConfig)
+    kind = hints[f.name]
+    if isinstance(kind, types.UnionType):  # not used today; keep the parser honest
+        raise TypeError(f"unsupported config field type {kind}")
+    return kind
+
+
+def _parse(f: dataclasses.Field, raw: str, source: str) -> Any:
+    kind = _field_type(f)
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"{source}={raw!r} is not a valid {kind.__name__}") from exc

@@ -1,0 +1,1 @@
+"""User functions of Transform (preprocessing) and Trainer (model), by dotted path."""

@@ -1,0 +1,145 @@
+"""Pipeline wiring: `create_pipeline(config)` is the one definition every runner uses.
+
+    CsvExampleGen (one span) -> StatisticsGen -> ExampleValidator -> ValidationGate
+                                   ImportSchemaGen (curated schema) --^
+    span_window (latest N validated spans) -> Transform (analyzer cache) -> Trainer (warm start)
+    baseline (latest blessed model from another window) -> Trainer, Evaluator -> Pusher
+
+Node ids are stable (they name MLMD contexts and output directories).
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import example_gen_pb2, range_config_pb2
+
+from components import pusher as atomic_pusher
+from components.gate import ValidationGate
+from components.window import LatestBlessedModelOtherWindow, LatestCacheOtherWindow, ValidatedSpanWindow
+from pipelines.config import PipelineConfig
+from pipelines.spans import SPAN_PATTERN
+
+PREPROCESSING_FN = "pipelines.models.preprocessing.preprocessing_fn"
+RUN_FN = "pipelines.models.model.run_fn"
+# Nodes that ingest and validate one span: enough for back-filling older spans of a window.
+INGEST_NODES = ("ImportSchemaGen", "CsvExampleGen", "StatisticsGen", "ExampleValidator", "ValidationGate")
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """TFMA: AUC, accuracy, calibration and counts, overall and per slice; two gates on AUC."""
+    spec = config.spec
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_auc}),
+        # Ignored when there is no baseline (first model).
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -config.max_auc_drop}),
+    )
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=spec.label.name,
+                                    preprocessing_function_names=["transform_features"])],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[k]) for k in spec.slice_by],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="AUC", threshold=auc_threshold),
+            tfma.MetricConfig(class_name="BinaryAccuracy", threshold=accuracy_threshold),
+            tfma.MetricConfig(class_name="Calibration"),
+            tfma.MetricConfig(class_name="MeanLabel"),
+            tfma.MetricConfig(class_name="MeanPrediction"),
+        ])],
+    )
+
+
+def create_pipeline(config: PipelineConfig, span: int | None = None,
+                    only: tuple[str, ...] | None = None) -> tfx_pipeline.Pipeline:
+    """The pipeline over `span` (None: the latest span under data_root).
+
+    `only` keeps a subset of nodes (used to ingest older spans of the first window).
+    """
+    spec = config.spec
+    custom_config = config.training_config()
+    range_config = (range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
+        start_span_number=span, end_span_number=span)) if span is not None else None)
+
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=config.data_root,
+        input_config=example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
+        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
+            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)])),
+        range_config=range_config,
+    )
+    schema = tfx.components.ImportSchemaGen(schema_file=str(spec.schema_path()))
+    statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
+                                                schema=schema.outputs["schema"])
+    gate = ValidationGate(examples=example_gen.outputs["examples"], anomalies=validator.outputs["anomalies"])
+
+    window = tfx.dsl.Resolver(
+        strategy_class=ValidatedSpanWindow, config={"num_spans": config.window_spans},
+        examples=example_gen.outputs["examples"], validated=gate.outputs["validated"],
+    ).with_id("span_window")
+    # No producer edge: these channels query every run's artifacts of the pipeline (see window.py).
+    analyzer_cache = tfx.dsl.Resolver(
+        strategy_class=LatestCacheOtherWindow, window=window.outputs["examples"],
+        cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache),
+    ).with_id("analyzer_cache")
+    baseline = tfx.dsl.Resolver(
+        strategy_class=LatestBlessedModelOtherWindow, window=window.outputs["examples"],
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("baseline_model")
+
+    transform = tfx.components.Transform(
+        examples=window.outputs["examples"],
+        schema=schema.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config=custom_config,
+        analyzer_cache=analyzer_cache.outputs["cache"],
+        materialize=False,  # Trainer applies the transform graph on the fly: one less copy
+        disable_statistics=True,  # the data was profiled by StatisticsGen already
+    )
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=window.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema.outputs["schema"],
+        base_model=baseline.outputs["model"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=None),
+        custom_config=custom_config,
+    )
+    evaluator = tfx.components.Evaluator(
+        examples=window.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=eval_config(config),
+    )
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=config.model_serving_dir)),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
+    )
+
+    components = [schema, example_gen, statistics, validator, gate, window, analyzer_cache, baseline,
+                  transform, trainer, evaluator, pusher]
+    if only is not None:
+        components = [c for c in components if c.id in only]
+    return tfx_pipeline.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=components,
+        enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata),
+        beam_pipeline_args=shlex.split(config.beam_args),
+    )
+

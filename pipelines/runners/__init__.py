@@ -1,0 +1,1 @@
+"""Orchestration adapters: how the one pipeline is executed."""

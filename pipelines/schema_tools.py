@@ -1,0 +1,53 @@
+"""Candidate schema for review: inferred by TFDV from the spans, never written over the curated one.
+
+The curated schema (pipelines/schema/<dataset>.pbtxt) is a reviewed file: the pipeline imports
+it with ImportSchemaGen instead of trusting SchemaGen's inference on whatever data arrives. When
+the data changes on purpose, `openct schema` writes a fresh inference next to the build outputs
+and lists how it differs, so that a person can merge the changes by review.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow_data_validation as tfdv
+
+from pipelines.config import PipelineConfig
+from pipelines.spans import SPAN_FILE
+
+
+def infer_schema(config: PipelineConfig):
+    pattern = str(Path(config.data_root) / "span-*" / SPAN_FILE)
+    stats = tfdv.generate_statistics_from_csv(data_location=pattern)
+    return tfdv.infer_schema(stats)
+
+
+def describe_differences(curated, candidate) -> list[str]:
+    """Feature-level differences between two Schema protos."""
+    cur = {f.name: f for f in curated.feature}
+    cand = {f.name: f for f in candidate.feature}
+    lines = [f"+ {n} (new in data)" for n in sorted(set(cand) - set(cur))]
+    lines += [f"- {n} (not in data)" for n in sorted(set(cur) - set(cand))]
+    for name in sorted(set(cur) & set(cand)):
+        if cur[name].type != cand[name].type:
+            lines.append(f"~ {name}: type {cur[name].type} -> {cand[name].type}")
+    return lines
+
+
+def write_candidate_schema(config: PipelineConfig, output: Path) -> str:
+    curated_path = config.spec.schema_path().resolve()
+    if output.resolve() == curated_path:
+        raise SystemExit(f"error: refusing to overwrite the curated schema {curated_path}; "
+                         "write the candidate elsewhere and merge it by review")
+    candidate = infer_schema(config)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tfdv.write_schema_text(candidate, str(output))
+    report = [f"candidate schema: {output} ({len(candidate.feature)} features)"]
+    if curated_path.is_file():
+        diff = describe_differences(tfdv.load_schema_text(str(curated_path)), candidate)
+        report.append(f"compared with curated {curated_path}: " + (f"{len(diff)} difference(s)" if diff else "same features and types"))
+        report += [f"  {line}" for line in diff]
+        report.append("domains, ranges, environments and drift comparators are curated by hand: review before merging")
+    else:
+        report.append(f"no curated schema at {curated_path} yet: review the candidate and copy it there")
+    return "\n".join(report)

@@ -1,0 +1,147 @@
+"""What a person wants to know at the end of a run, read from the run's artifacts.
+
+Spans used, anomalies, evaluation metrics of the candidate against the baseline, blessed or
+not, and the pushed version or the reason nothing was pushed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ml_metadata.proto import metadata_store_pb2
+
+from components.gate import DataValidationError
+
+Artifact = metadata_store_pb2.Artifact
+SHOWN_METRICS = ("auc", "binary_accuracy", "calibration", "example_count")
+
+
+def int_prop(a: Artifact, name: str, default: int | None = None) -> int | None:
+    for props in (a.properties, a.custom_properties):
+        if name in props:
+            return props[name].int_value
+    return default
+
+
+def str_prop(a: Artifact, name: str) -> str:
+    for props in (a.properties, a.custom_properties):
+        if name in props:
+            return props[name].string_value
+    return ""
+
+
+@dataclasses.dataclass
+class RunSummary:
+    status: str = "failed"  # pushed | not-blessed | blocked | unchanged | failed
+    spans: list[int] = dataclasses.field(default_factory=list)
+    newest_span: int | None = None
+    ingested: list[int] = dataclasses.field(default_factory=list)  # spans ingested by this run
+    anomalies: list[str] = dataclasses.field(default_factory=list)
+    metrics: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # model -> name -> value
+    validation_failures: list[str] = dataclasses.field(default_factory=list)
+    blessed: bool | None = None
+    has_baseline: bool = False
+    pushed_version: int | None = None
+    pushed_path: str = ""
+    reason: str = ""
+    seconds: float = 0.0
+    cached_nodes: int = 0
+    ran_nodes: int = 0
+    evaluation_uri: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("pushed", "not-blessed", "unchanged")
+
+    def format(self) -> str:
+        lines = ["", "=" * 72, f"Run summary: {self.status.upper()}  ({self.seconds:.1f} s, "
+                 f"{self.ran_nodes} nodes ran, {self.cached_nodes} cached)"]
+        if self.spans:
+            lines.append(f"  spans used     : {_ranges(self.spans)} (newest {self.newest_span})"
+                         + (f"; ingested now: {_ranges(self.ingested)}" if self.ingested else ""))
+        lines.append(f"  anomalies      : {len(self.anomalies) or 'none'}")
+        lines.extend(f"      {a}" for a in self.anomalies)
+        if self.metrics:
+            models = [m for m in ("candidate", "baseline") if m in self.metrics]
+            lines.append("  evaluation     : " + "   ".join(f"{m:>10}" for m in models)
+                         + ("      change" if len(models) == 2 else ""))
+            for name in SHOWN_METRICS:
+                vals = [self.metrics[m].get(name) for m in models]
+                if all(v is None for v in vals):
+                    continue
+                row = "   ".join(f"{_fmt(v):>10}" for v in vals)
+                if len(models) == 2 and None not in vals and name != "example_count":
+                    row += f"   {vals[0] - vals[1]:+9.4f}"
+                lines.append(f"    {name:<13}: {row}")
+            if not self.has_baseline:
+                lines.append("    (no baseline: first model for this window; absolute thresholds only)")
+            if self.evaluation_uri:
+                lines.append(f"    TFMA results : {self.evaluation_uri}")
+        if self.blessed is not None:
+            lines.append(f"  blessed        : {'yes' if self.blessed else 'no'}")
+            lines.extend(f"      {f}" for f in self.validation_failures)
+        if self.pushed_version is not None:
+            lines.append(f"  pushed         : version {self.pushed_version} -> {self.pushed_path}")
+        else:
+            lines.append(f"  pushed         : nothing ({self.reason})")
+        lines.append("=" * 72)
+        return "\n".join(lines)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.0f}" if float(v).is_integer() and v > 1 else f"{v:.4f}"
+
+
+def _ranges(nums: list[int]) -> str:
+    nums = sorted(nums)
+    if not nums:
+        return "-"
+    out, start, prev = [], nums[0], nums[0]
+    for n in nums[1:] + [None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        out.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ",".join(out)
+
+
+def data_validation_error(exc: BaseException | None) -> DataValidationError | None:
+    """The gate's error inside an exception chain, if that is why the run stopped."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, DataValidationError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def read_evaluation(uri: str) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Overall-slice metrics per model ('candidate', 'baseline', diffs as '<name>_diff' under
+    'candidate') and the validation failures, from the Evaluator's output."""
+    import tensorflow_model_analysis as tfma  # heavy; only when there is an evaluation
+
+    metrics: dict[str, dict[str, float]] = {}
+    for per_slice in tfma.load_metrics(uri):
+        if per_slice.slice_key.single_slice_keys:
+            continue
+        for kv in per_slice.metric_keys_and_values:
+            key, value = kv.key, kv.value
+            model = key.model_name or "candidate"
+            name = key.name + ("_diff" if key.is_diff else "")
+            if value.HasField("double_value"):
+                metrics.setdefault(model, {})[name] = value.double_value.value
+            elif value.HasField("bounded_value"):
+                metrics.setdefault(model, {})[name] = value.bounded_value.value.value
+    failures = []
+    validation = tfma.load_validation_result(uri)
+    for per_slice in validation.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            failures.append(f"{failure.metric_key.name} ({failure.metric_key.model_name or 'candidate'}"
+                            f"{', change vs baseline' if failure.metric_key.is_diff else ''}): {failure.message}")
+    return metrics, failures
