@@ -7,8 +7,7 @@ emits a `ValidatedSpan` record naming the Examples artifact it vouches for; the 
 resolver (components.window) trains only on spans that have such a record.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: @component reads the real annotations.
 import dataclasses
 import os
 
@@ -17,6 +16,8 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact, artifact_utils, standard_artifacts
+
+from components.window import span_of
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 
@@ -41,7 +42,7 @@ class Anomaly:
 class DataValidationError(RuntimeError):
     """The gate's failure: the message lists every anomaly."""
 
-    def __init__(self, span: int | None, anomalies: list[Anomaly], where: str):
+    def __init__(self, span: "int | None", anomalies: "list[Anomaly]", where: str):
         self.span, self.anomalies = span, anomalies
         lines = "\n".join(f"  - {a}" for a in anomalies)
         super().__init__(
@@ -94,8 +95,9 @@ def ValidationGate(  # noqa: N802 - TFX components are classes by convention
     """Fails on any anomaly; otherwise records that `examples` passed validation."""
     splits = artifact_utils.decode_split_names(anomalies.split_names)
     found = list_anomalies(read_anomalies(anomalies.uri, splits))
+    span = span_of(examples)
     if found:
-        raise DataValidationError(examples.span, found, anomalies.uri)
+        raise DataValidationError(span, found, anomalies.uri)
     validated.set_int_custom_property("examples_id", examples.id)
-    validated.set_int_custom_property("span", examples.span)
-    print(f"    gate: span {examples.span} passed validation ({', '.join(splits)})", flush=True)
+    validated.set_int_custom_property("span", span)
+    print(f"    gate: span {span} passed validation ({', '.join(splits)})", flush=True)

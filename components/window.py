@@ -26,31 +26,49 @@ BLESSED = "blessed"
 CURRENT_MODEL_ID = "current_model_id"
 
 
+def span_of(artifact: types.Artifact | metadata_store_pb2.Artifact) -> int:
+    """The span of an Examples artifact. TFX 1.21's ExampleGen records it as a custom property
+    (so `Examples.span` reads 0); older stores have it as a property: read both."""
+    mlmd_artifact = getattr(artifact, "mlmd_artifact", artifact)
+    for props in (mlmd_artifact.properties, mlmd_artifact.custom_properties):
+        if "span" in props:
+            return props["span"].int_value
+    return 0
+
+
 def latest_per_span(examples: Iterable[types.Artifact]) -> dict[int, types.Artifact]:
     """span -> newest Examples artifact of that span (a re-ingested span replaces the older)."""
     chosen: dict[int, types.Artifact] = {}
     for a in sorted(examples, key=lambda a: a.id):
-        chosen[a.span] = a
+        chosen[span_of(a)] = a
     return chosen
 
 
+def _outputs(input_dict: dict[str, list[types.Artifact]], **selected: list[types.Artifact]):
+    """TFX expects every input key back from a strategy; keys not selected come back empty."""
+    return {key: selected.get(key, []) for key in input_dict}
+
+
+def validated_window(input_dict: dict[str, list[types.Artifact]], num_spans: int) -> list[types.Artifact]:
+    """The latest `num_spans` spans whose Examples have a ValidatedSpan record, by span."""
+    passed = {r.get_int_custom_property("examples_id") for r in input_dict["validated"]}
+    valid = latest_per_span(a for a in input_dict["examples"] if a.id in passed)
+    return [valid[s] for s in sorted(valid)[-num_spans:]]
+
+
 class ValidatedSpanWindow(resolver.ResolverStrategy):
-    """The latest `num_spans` spans that have a ValidatedSpan record from the gate."""
+    """The training window: the latest `num_spans` spans that passed the gate.
+
+    Inputs: `examples` (every Examples artifact of the pipeline), `validated` (every
+    ValidatedSpan record). Output: `examples`, the window ordered by span.
+    """
 
     def __init__(self, num_spans: int):
         self.num_spans = int(num_spans)
 
     def resolve_artifacts(self, store: mlmd.MetadataStore,
                           input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
-        records = input_dict["validated"]
-        passed = {r.get_int_custom_property("examples_id") for r in records}
-        valid = latest_per_span(a for a in input_dict["examples"] if a.id in passed)
-        window = [valid[s] for s in sorted(valid)[-self.num_spans:]]
-        ids = {a.id for a in window}
-        return {
-            "examples": window,
-            "validated": [r for r in records if r.get_int_custom_property("examples_id") in ids],
-        }
+        return _outputs(input_dict, examples=validated_window(input_dict, self.num_spans))
 
 
 def producer_inputs(store: mlmd.MetadataStore, artifact_id: int, input_key: str) -> set[int]:
@@ -69,27 +87,34 @@ def _trained_elsewhere(store: mlmd.MetadataStore, artifact: types.Artifact, wind
     return producer_inputs(store, artifact.id, "examples") != window_ids
 
 
-class LatestBlessedModelOtherWindow(resolver.ResolverStrategy):
-    """The latest blessed Model not trained on the current window (see module docstring)."""
+class LatestBlessedModelOtherWindow(ValidatedSpanWindow):
+    """The latest blessed Model not trained on the current window (see module docstring).
+
+    Inputs: those of ValidatedSpanWindow (TFX does not feed one resolver's output to another),
+    plus every `model` and `model_blessing`. Outputs: `model` and `model_blessing`, or empty.
+    """
 
     def resolve_artifacts(self, store: mlmd.MetadataStore,
                           input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
-        window_ids = {a.id for a in input_dict["window"]}
+        window_ids = {a.id for a in validated_window(input_dict, self.num_spans)}
         blessings = {b.get_int_custom_property(CURRENT_MODEL_ID): b
                      for b in input_dict["model_blessing"] if b.get_int_custom_property(BLESSED) == 1}
         for model in sorted(input_dict["model"], key=lambda a: a.id, reverse=True):
             if model.id in blessings and _trained_elsewhere(store, model, window_ids):
-                return {"model": [model], "model_blessing": [blessings[model.id]]}
-        return {"model": [], "model_blessing": []}
+                return _outputs(input_dict, model=[model], model_blessing=[blessings[model.id]])
+        return _outputs(input_dict)
 
 
-class LatestCacheOtherWindow(resolver.ResolverStrategy):
-    """The latest Transform analyzer cache not computed on the current window."""
+class LatestCacheOtherWindow(ValidatedSpanWindow):
+    """The latest Transform analyzer cache not computed on the current window.
+
+    Inputs: those of ValidatedSpanWindow plus every `cache`. Output: `cache`, or empty.
+    """
 
     def resolve_artifacts(self, store: mlmd.MetadataStore,
                           input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
-        window_ids = {a.id for a in input_dict["window"]}
+        window_ids = {a.id for a in validated_window(input_dict, self.num_spans)}
         for cache in sorted(input_dict["cache"], key=lambda a: a.id, reverse=True):
             if _trained_elsewhere(store, cache, window_ids):
-                return {"cache": [cache]}
-        return {"cache": []}
+                return _outputs(input_dict, cache=[cache])
+        return _outputs(input_dict)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import shlex
 
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, range_config_pb2
 
 from components import pusher as atomic_pusher
-from components.gate import ValidationGate
+from components.gate import ValidatedSpan, ValidationGate
 from components.window import LatestBlessedModelOtherWindow, LatestCacheOtherWindow, ValidatedSpanWindow
 from pipelines.config import PipelineConfig
 from pipelines.spans import SPAN_PATTERN
@@ -31,8 +32,13 @@ INGEST_NODES = ("ImportSchemaGen", "CsvExampleGen", "StatisticsGen", "ExampleVal
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """TFMA: AUC, accuracy, calibration and counts, overall and per slice; two gates on AUC."""
+    """TFMA: AUC, accuracy, calibration and counts, overall and per slice.
+
+    The gates (absolute AUC and accuracy, AUC change against the baseline) apply to the overall
+    slice only: per-hour slices are reported, but have too few examples to gate on.
+    """
     spec = config.spec
+    overall = [tfma.SlicingSpec()]
     auc_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_auc}),
         # Ignored when there is no baseline (first model).
@@ -47,8 +53,10 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[k]) for k in spec.slice_by],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="AUC", threshold=auc_threshold),
-            tfma.MetricConfig(class_name="BinaryAccuracy", threshold=accuracy_threshold),
+            tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[
+                tfma_config.PerSliceMetricThreshold(slicing_specs=overall, threshold=auc_threshold)]),
+            tfma.MetricConfig(class_name="BinaryAccuracy", per_slice_thresholds=[
+                tfma_config.PerSliceMetricThreshold(slicing_specs=overall, threshold=accuracy_threshold)]),
             tfma.MetricConfig(class_name="Calibration"),
             tfma.MetricConfig(class_name="MeanLabel"),
             tfma.MetricConfig(class_name="MeanPrediction"),
@@ -82,20 +90,24 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
                                                 schema=schema.outputs["schema"])
     gate = ValidationGate(examples=example_gen.outputs["examples"], anomalies=validator.outputs["anomalies"])
 
-    window = tfx.dsl.Resolver(
-        strategy_class=ValidatedSpanWindow, config={"num_spans": config.window_spans},
-        examples=example_gen.outputs["examples"], validated=gate.outputs["validated"],
-    ).with_id("span_window")
-    # No producer edge: these channels query every run's artifacts of the pipeline (see window.py).
-    analyzer_cache = tfx.dsl.Resolver(
-        strategy_class=LatestCacheOtherWindow, window=window.outputs["examples"],
-        cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache),
-    ).with_id("analyzer_cache")
-    baseline = tfx.dsl.Resolver(
-        strategy_class=LatestBlessedModelOtherWindow, window=window.outputs["examples"],
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("baseline_model")
+    # Channels by type (no producer) query the artifacts of *every* run of the pipeline; a channel
+    # from an upstream node would see only this run's. TFX does not chain resolvers, so each
+    # resolver gets the span channels and computes the window itself; all run after the gate.
+    def resolver(node_id: str, strategy, **channels) -> tfx.dsl.Resolver:
+        node = tfx.dsl.Resolver(
+            strategy_class=strategy, config={"num_spans": config.window_spans},
+            examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples),
+            validated=tfx.dsl.Channel(type=ValidatedSpan), **channels,
+        ).with_id(node_id)
+        node.add_upstream_node(gate)
+        return node
+
+    window = resolver("span_window", ValidatedSpanWindow)
+    analyzer_cache = resolver("analyzer_cache", LatestCacheOtherWindow,
+                              cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache))
+    baseline = resolver("baseline_model", LatestBlessedModelOtherWindow,
+                        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+                        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing))
 
     transform = tfx.components.Transform(
         examples=window.outputs["examples"],

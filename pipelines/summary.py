@@ -142,6 +142,20 @@ def read_evaluation(uri: str) -> tuple[dict[str, dict[str, float]], list[str]]:
     validation = tfma.load_validation_result(uri)
     for per_slice in validation.metric_validations_per_slice:
         for failure in per_slice.failures:
-            failures.append(f"{failure.metric_key.name} ({failure.metric_key.model_name or 'candidate'}"
-                            f"{', change vs baseline' if failure.metric_key.is_diff else ''}): {failure.message}")
+            key = failure.metric_key
+            what = "change vs baseline" if key.is_diff else "value"
+            failures.append(f"{key.name} {what} {failure.metric_value.double_value.value:+.4f} fails "
+                            f"{_threshold_text(failure.metric_threshold)}"
+                            + (f" ({failure.message})" if failure.message else ""))
     return metrics, failures
+
+
+def _threshold_text(threshold) -> str:
+    if threshold.HasField("value_threshold"):
+        t = threshold.value_threshold
+        parts = ([f">= {t.lower_bound.value}"] if t.HasField("lower_bound") else []) + \
+                ([f"<= {t.upper_bound.value}"] if t.HasField("upper_bound") else [])
+        return "threshold " + " and ".join(parts)
+    if threshold.HasField("change_threshold"):
+        return f"allowed change {threshold.change_threshold.absolute.value:+}"
+    return "threshold"

@@ -97,12 +97,24 @@ def serving_signatures(model: keras.Model, tft_output: tft.TFTransformOutput, sp
 
 def _dataset(files: list[str], accessor: DataAccessor, tft_output: tft.TFTransformOutput,
              spec: DatasetSpec, batch_size: int, epochs: int | None) -> tf.data.Dataset:
-    return accessor.tf_dataset_factory(
+    """(transformed features, label) batches from *raw* examples.
+
+    Transform runs with materialize=False (it only analyses), so the transform graph is applied
+    here, batch by batch: the same graph the serving signature embeds.
+    """
+    raw = accessor.tf_dataset_factory(
         files,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=spec.label.name,
-                                       num_epochs=epochs, shuffle=epochs is None),
-        tft_output.transformed_metadata.schema,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, num_epochs=epochs, shuffle=epochs is None),
+        tft_output.raw_metadata.schema,
     )
+    layer = tft_output.transform_features_layer()
+
+    def transform(raw_features: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        features = dict(layer(raw_features))
+        label = features.pop(spec.label.name)
+        return features, tf.reshape(label, [-1, 1])
+
+    return raw.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _warm_start(model: keras.Model, base_model_dir: str | None) -> str:
@@ -127,8 +139,6 @@ def run_fn(fn_args: FnArgs) -> None:
     batch = int(cfg["batch_size"])
     train = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, spec, batch, None)
     evaluation = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, spec, batch, 1)
-    train = train.map(lambda f, y: (f, tf.reshape(y, [-1, 1])))
-    evaluation = evaluation.map(lambda f, y: (f, tf.reshape(y, [-1, 1])))
 
     model = build_model(spec, list(cfg["hidden_units"]), float(cfg["learning_rate"]))
     started = _warm_start(model, fn_args.base_model) if cfg.get("warm_start", True) else "cold start (warm_start off)"

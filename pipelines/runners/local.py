@@ -87,8 +87,9 @@ def run_node(ir: pipeline_pb2.Pipeline, node: pipeline_pb2.PipelineNode, mlmd_co
 
 
 def _outputs(store, execution_id: int) -> dict[str, list[metadata_store_pb2.Artifact]]:
-    events = [e for e in store.get_events_by_execution_ids([execution_id])
-              if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    kinds = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT,
+             metadata_store_pb2.Event.INTERNAL_OUTPUT)  # resolvers publish what they selected so
+    events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type in kinds]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
     out: dict[str, list[metadata_store_pb2.Artifact]] = {}
     for e in events:
@@ -129,6 +130,8 @@ def ingested_spans(metadata_path: str) -> set[int]:
     """Spans that CsvExampleGen has ingested before (passed the gate or not), from ML Metadata."""
     import os
 
+    from components.window import span_of
+
     if not os.path.exists(metadata_path):
         return set()
     config = metadata.sqlite_metadata_connection_config(metadata_path)
@@ -137,7 +140,7 @@ def ingested_spans(metadata_path: str) -> set[int]:
             examples = m.store.get_artifacts_by_type("Examples")
         except Exception:  # noqa: BLE001 - a store with no Examples type yet
             return set()
-        return {a.properties["span"].int_value for a in examples if "span" in a.properties}
+        return {span_of(a) for a in examples}
 
 
 def run_local(config, progress: Progress | None = None):
@@ -181,10 +184,18 @@ def run_local(config, progress: Progress | None = None):
             summary.reason = f"span {gate_error.span} failed data validation"
         else:
             summary.status = "failed"
-            summary.reason = f"{failed.result.node_id} failed: {type(failed.result.error).__name__}: {failed.result.error}"
+            summary.reason = f"{failed.result.node_id} failed: {short_error(failed.result.error)}"
     summary.seconds = time.monotonic() - started
     fill_from_results(summary, results)
     return summary
+
+
+def short_error(exc: BaseException | None, max_lines: int = 6) -> str:
+    """The error's type and message, without TensorFlow's repeated stack listings."""
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    if len(lines) > max_lines:
+        lines = lines[:1] + ["..."] + lines[-2:]
+    return f"{type(exc).__name__}: " + "\n".join(lines)
 
 
 def fill_from_results(summary, results: list[NodeResult]) -> None:
