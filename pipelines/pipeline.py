@@ -27,8 +27,6 @@ from pipelines.spans import SPAN_PATTERN
 
 PREPROCESSING_FN = "pipelines.models.preprocessing.preprocessing_fn"
 RUN_FN = "pipelines.models.model.run_fn"
-# Nodes that ingest and validate one span: enough for back-filling older spans of a window.
-INGEST_NODES = ("ImportSchemaGen", "CsvExampleGen", "StatisticsGen", "ExampleValidator", "ValidationGate")
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -65,10 +63,10 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
 
 
 def create_pipeline(config: PipelineConfig, span: int | None = None,
-                    only: tuple[str, ...] | None = None) -> tfx_pipeline.Pipeline:
+                    ingest_only: bool = False) -> tfx_pipeline.Pipeline:
     """The pipeline over `span` (None: the latest span under data_root).
 
-    `only` keeps a subset of nodes (used to ingest older spans of the first window).
+    `ingest_only` stops after the gate: how the older spans of a first window are ingested.
     """
     spec = config.spec
     custom_config = config.training_config()
@@ -89,6 +87,8 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
     validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
                                                 schema=schema.outputs["schema"])
     gate = ValidationGate(examples=example_gen.outputs["examples"], anomalies=validator.outputs["anomalies"])
+    if ingest_only:
+        return _pipeline(config, [schema, example_gen, statistics, validator, gate])
 
     # Channels by type (no producer) query the artifacts of *every* run of the pipeline; a channel
     # from an upstream node would see only this run's. TFX does not chain resolvers, so each
@@ -113,7 +113,8 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
         examples=window.outputs["examples"],
         schema=schema.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config=custom_config,
+        # Only the dataset: a training hyperparameter change must not invalidate Transform's cache.
+        custom_config={"dataset": custom_config["dataset"]},
         analyzer_cache=analyzer_cache.outputs["cache"],
         materialize=False,  # Trainer applies the transform graph on the fly: one less copy
         disable_statistics=True,  # the data was profiled by StatisticsGen already
@@ -142,10 +143,11 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
         custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
     )
 
-    components = [schema, example_gen, statistics, validator, gate, window, analyzer_cache, baseline,
-                  transform, trainer, evaluator, pusher]
-    if only is not None:
-        components = [c for c in components if c.id in only]
+    return _pipeline(config, [schema, example_gen, statistics, validator, gate, window, analyzer_cache,
+                              baseline, transform, trainer, evaluator, pusher])
+
+
+def _pipeline(config: PipelineConfig, components: list) -> tfx_pipeline.Pipeline:
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,

@@ -9,8 +9,10 @@ step that the Kubeflow adapter reuses, so both paths execute nodes the same way.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import sys
 import time
 from collections.abc import Callable
 
@@ -98,6 +100,19 @@ def _outputs(store, execution_id: int) -> dict[str, list[metadata_store_pb2.Arti
     return out
 
 
+@contextlib.contextmanager
+def _argv_for_tfx():
+    """TFX's Beam executors parse `sys.argv + beam_args` as absl flags (base_beam_executor.py,
+    TODO b/174174381), so the host program's own arguments (pytest's `-v`, our `--verbose`) would
+    be read as absl's --verbosity. Nodes see only the program name."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 def run_pipeline(pipeline: tfx_pipeline.Pipeline, progress: Progress | None = None,
                  run_id: str | None = None) -> list[NodeResult]:
     """Runs every node in topological order; stops at the first failure (NodeFailed)."""
@@ -111,7 +126,8 @@ def run_pipeline(pipeline: tfx_pipeline.Pipeline, progress: Progress | None = No
             progress(node_id, i, len(nodes), None)
         started = time.monotonic()
         try:
-            result = run_node(ir, node, mlmd_config)
+            with _argv_for_tfx():
+                result = run_node(ir, node, mlmd_config)
         except Exception as exc:  # noqa: BLE001 - reported with the node's name, then re-raised
             result = NodeResult(node_id, "failed", time.monotonic() - started, error=exc)
             results.append(result)
@@ -169,7 +185,7 @@ def run_local(config, progress: Progress | None = None):
         for span in backfill:
             if progress:
                 progress(f"-- ingesting span {span} (older span of the first window)", 0, 0, None)
-            results += run_pipeline(pipeline_lib.create_pipeline(config, span=span, only=pipeline_lib.INGEST_NODES),
+            results += run_pipeline(pipeline_lib.create_pipeline(config, span=span, ingest_only=True),
                                     progress)
             summary.ingested.append(span)
         if progress:

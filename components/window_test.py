@@ -1,0 +1,35 @@
+from tfx.types import standard_artifacts
+
+from components.gate import ValidatedSpan
+from components.window import ValidatedSpanWindow, latest_per_span, span_of
+
+
+def _examples(id_, span):
+    a = standard_artifacts.Examples()
+    a.id = id_
+    a.set_int_custom_property("span", span)  # where TFX 1.21's ExampleGen records it
+    return a
+
+
+def _validated(examples_id):
+    r = ValidatedSpan()
+    r.set_int_custom_property("examples_id", examples_id)
+    return r
+
+
+def test_span_is_read_from_custom_property():
+    assert span_of(_examples(1, 7)) == 7
+
+
+def test_latest_artifact_wins_per_span():
+    chosen = latest_per_span([_examples(5, 1), _examples(2, 1), _examples(3, 2)])
+    assert {s: a.id for s, a in chosen.items()} == {1: 5, 2: 3}
+
+
+def test_window_keeps_only_validated_spans_latest_first_n():
+    examples = [_examples(i, s) for i, s in [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)]]
+    # span 4 (id 4) failed the gate: no record
+    validated = [_validated(i) for i in (1, 2, 3, 5)]
+    out = ValidatedSpanWindow(num_spans=3).resolve_artifacts(None, {"examples": examples, "validated": validated})
+    assert [span_of(a) for a in out["examples"]] == [2, 3, 5]
+    assert out["validated"] == []  # every input key comes back

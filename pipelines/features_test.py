@@ -1,0 +1,54 @@
+import json
+
+import pytest
+
+from pipelines.features import CHICAGO_TAXI, DatasetSpec, LabelSpec, load_dataset
+
+
+def test_taxi_spec_kinds_and_serving_columns():
+    spec = load_dataset("taxi")
+    assert spec is CHICAGO_TAXI
+    assert spec.label.raw_columns == ("tips", "fare")
+    # fare is a feature, so only tips is absent from serving requests
+    assert spec.serving_excluded == ["tips"]
+    assert "trip_start_timestamp" in spec.raw_columns
+    assert spec.schema_path().name == "taxi.pbtxt" and spec.schema_path().is_file()
+    assert spec.source_path().name == "data.csv"
+
+
+def test_json_round_trip(tmp_path):
+    data = CHICAGO_TAXI.to_dict()
+    data["schema_file"] = "s.pbtxt"
+    data["source"] = "d.csv"
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(data))
+    spec = load_dataset(str(path))
+    assert spec.categorical == CHICAGO_TAXI.categorical
+    assert spec.label == CHICAGO_TAXI.label
+    # relative paths in a spec file are relative to the file
+    assert spec.schema_path() == tmp_path / "s.pbtxt"
+    assert spec.source_path() == tmp_path / "d.csv"
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(numeric=("a",), categorical={"a": 3}), "listed under two kinds"),
+    (dict(numeric=("y",)), "also a feature"),
+    (dict(slice_by=("nope",)), "unknown features"),
+    (dict(numeric=(), bucketized=(), categorical={}), "no feature columns"),
+])
+def test_invalid_specs_are_rejected(change, message):
+    base = dict(name="d", source="x.csv", timestamp_column="t", label=LabelSpec("y", 0.5), numeric=("a",))
+    base.update(change)
+    with pytest.raises(ValueError, match=message):
+        DatasetSpec(**base)
+
+
+def test_unknown_dataset_and_bad_file(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("nope")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: not a valid dataset spec"):
+        load_dataset(str(bad))
+    with pytest.raises(ValueError, match="not found"):
+        load_dataset(str(tmp_path / "missing.json"))

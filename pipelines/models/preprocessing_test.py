@@ -1,0 +1,30 @@
+import math
+
+import pytest
+import tensorflow as tf
+
+from pipelines.models.conftest import TINY
+from pipelines.models.preprocessing import category_depth, dense
+
+
+def test_outputs_on_a_few_rows(tiny_transform):
+    rows, _ = tiny_transform
+    assert set(rows[0]) == {"fare_xf", "b_xf", "c_xf", "big"}
+    std = math.sqrt(1.25)  # fares 1..4: mean 2.5, population variance 1.25
+    assert [r["fare_xf"] for r in rows] == pytest.approx([(f - 2.5) / std for f in (1, 2, 3, 4)], rel=1e-5)
+    assert [int(r["b_xf"]) for r in rows] == [0, 0, 1, 1]  # two quantile buckets
+    assert [int(r["c_xf"]) for r in rows] == [0, 0, 0, 1]  # 'a' in the top-1 vocabulary, 'b' out of it
+    # label: tips > 20% of fare
+    assert [int(r["big"]) for r in rows] == [1, 0, 1, 0]
+
+
+def test_category_depth_is_fixed_by_the_spec():
+    assert category_depth(TINY, "c") == 2  # top_k 1 + 1 OOV bucket, whatever the data
+
+
+def test_dense_fills_missing_values():
+    sparse = tf.SparseTensor(indices=[[0, 0], [2, 0]], values=[1.5, 2.5], dense_shape=[3, 1])
+    values = dense(sparse).numpy()
+    assert values[0] == 1.5 and values[2] == 2.5 and math.isnan(values[1])
+    strings = tf.SparseTensor(indices=[[1, 0]], values=[b"x"], dense_shape=[2, 1])
+    assert dense(strings).numpy().tolist() == [b"", b"x"]

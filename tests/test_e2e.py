@@ -1,0 +1,179 @@
+"""End to end with the local runner, on small spans of the taxi data, in a temporary directory.
+
+The scenarios build on each other (one pipeline root, one ML Metadata store), in file order:
+first run -> cached rerun -> new span -> bad spans -> worse model.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components.pusher import served_versions
+from pipelines.config import REPO_ROOT, PipelineConfig
+from pipelines.features import CHICAGO_TAXI
+from pipelines.runners.local import run_local
+from pipelines.spans import cut_spans
+
+pytestmark = pytest.mark.e2e
+
+
+def small_taxi_csv(path: Path, every: int = 3) -> None:
+    """Every `every`-th row of 2014-07..2015-12 of the taxi sample: six quarters of ~400 rows."""
+    lo, hi = 1404172800, 1451606400  # 2014-07-01, 2016-01-01 UTC
+    with open(CHICAGO_TAXI.source_path(), newline="") as src, open(path, "w", newline="") as dst:
+        reader = csv.reader(src)
+        writer = csv.writer(dst, lineterminator="\n")
+        header = next(reader)
+        writer.writerow(header)
+        ts = header.index(CHICAGO_TAXI.timestamp_column)
+        rows = [r for r in reader if lo <= int(r[ts]) < hi]
+        writer.writerows(rows[::every])
+
+
+def write_span(data_root: Path, number: int, header: list[str], rows: list[list[str]]) -> None:
+    target = data_root / f"span-{number}"
+    target.mkdir()
+    with open(target / "data.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def read_span(data_root: Path, number: int) -> tuple[list[str], list[list[str]]]:
+    with open(data_root / f"span-{number}" / "data.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+def tree_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(path)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+class World:
+    def __init__(self, root: Path):
+        self.root = root
+        self.source = root / "source.csv"
+        small_taxi_csv(self.source)
+        self.config = PipelineConfig(
+            data_root=str(root / "data"), pipeline_root=str(root / "pipeline"),
+            serving_dir=str(root / "serving"), window_spans=3, train_steps=400,
+        )
+        self.data = Path(self.config.data_root)
+        self.serving = Path(self.config.model_serving_dir)
+
+    def arrive(self, upto: int) -> None:
+        cut_spans(self.source, self.data, CHICAGO_TAXI.timestamp_column, 3, upto=upto)
+
+    def versions(self) -> list[int]:
+        return served_versions(str(self.serving))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    return World(tmp_path_factory.mktemp("e2e"))
+
+
+def test_1_first_run_trains_blesses_and_pushes_version_1(world):
+    world.arrive(upto=3)
+    summary = run_local(world.config)
+    assert summary.status == "pushed", summary.format()
+    assert summary.spans == [1, 2, 3] and summary.ingested == [1, 2, 3]
+    assert summary.blessed and not summary.has_baseline
+    assert summary.metrics["candidate"]["auc"] >= world.config.min_auc
+    assert summary.pushed_version == 1
+    assert world.versions() == [1]
+    assert (world.serving / "1" / "saved_model.pb").is_file()
+
+
+def test_2_rerun_without_new_data_is_cached_and_pushes_nothing(world):
+    before = tree_digest(world.serving)
+    summary = run_local(world.config)
+    assert summary.status == "unchanged", summary.format()
+    assert summary.ran_nodes == 0 and summary.cached_nodes >= 7
+    assert world.versions() == [1]
+    assert tree_digest(world.serving) == before
+
+
+def test_3_new_span_retrains_against_the_baseline(world):
+    world.arrive(upto=4)
+    summary = run_local(world.config)
+    assert summary.ok, summary.format()
+    assert summary.spans == [2, 3, 4] and summary.ingested == [4]
+    assert summary.has_baseline
+    assert {"candidate", "baseline"} <= set(summary.metrics)
+    assert "auc_diff" in summary.metrics["candidate"]
+    if summary.blessed:  # the decision is the Evaluator's; both outcomes must be consistent
+        assert summary.pushed_version == 2 and world.versions() == [1, 2]
+    else:
+        assert summary.pushed_version is None and world.versions() == [1]
+
+
+def _bad_spans(world):
+    """(description, span rows maker, feature the gate must name); each becomes the newest span."""
+    header, rows = read_span(world.data, 4)
+
+    def missing_column():
+        col = header.index("payment_type")
+        return [h for i, h in enumerate(header) if i != col], [[v for i, v in enumerate(r) if i != col] for r in rows]
+
+    def string_in_numeric():
+        col = header.index("fare")
+        return header, [r[:col] + ["twelve dollars"] + r[col + 1:] if i == 5 else r for i, r in enumerate(rows)]
+
+    def out_of_domain():
+        col = header.index("payment_type")
+        return header, [r[:col] + ["Bitcoin"] + r[col + 1:] if i % 7 == 0 else r for i, r in enumerate(rows)]
+
+    return [("missing column", missing_column, "payment_type"),
+            ("string in a numeric column", string_in_numeric, "fare"),
+            ("out-of-domain category", out_of_domain, "payment_type")]
+
+
+def test_4_bad_spans_stop_at_the_gate_and_serving_is_untouched(world):
+    served = world.versions()
+    before = tree_digest(world.serving)
+    number = 5
+    for description, make, feature in _bad_spans(world):
+        header, rows = make()
+        write_span(world.data, number, header, rows)
+        summary = run_local(world.config)
+        assert summary.status == "blocked", f"{description}: {summary.format()}"
+        assert any(f"feature '{feature}'" in a for a in summary.anomalies), (description, summary.anomalies)
+        assert summary.pushed_version is None
+        assert world.versions() == served and tree_digest(world.serving) == before
+        number += 1
+
+
+def test_4b_cli_reports_the_gate_with_exit_code_3(world):
+    """The same through the command a person runs: non-zero exit, anomaly named on the console."""
+    args = ["--data-root", world.config.data_root, "--pipeline-root", world.config.pipeline_root,
+            "--serving-dir", world.config.serving_dir, "--window-spans", "3", "--no-prepare"]
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Run summary: BLOCKED" in proc.stdout
+    assert "feature 'payment_type'" in proc.stdout
+    assert "stopped by the data validation gate" in proc.stderr
+
+
+def test_5_worse_model_is_not_blessed_and_not_pushed(world):
+    served = world.versions()
+    before = tree_digest(world.serving)
+    header, rows = read_span(world.data, 3)
+    write_span(world.data, 8, header, rows)  # a good new span: the window changes
+    crippled = world.config.replace(train_steps=1, learning_rate=1e-7, warm_start=False)
+    summary = run_local(crippled)
+    assert summary.status == "not-blessed", summary.format()
+    assert summary.has_baseline and summary.blessed is False
+    assert any(f.startswith("auc") for f in summary.validation_failures), summary.validation_failures
+    assert world.versions() == served and tree_digest(world.serving) == before
