@@ -17,9 +17,20 @@ from pipelines.spans import SPAN_FILE
 
 
 def infer_schema(config: PipelineConfig):
+    """TFDV's inference over every span's CSV, adjusted to how CsvExampleGen encodes the data.
+
+    TFDV's CSV reader treats an empty cell as an absent feature; CsvExampleGen writes a feature
+    with no values. So a column that is not always filled gets `value_count.min = 0`, or the
+    validator would report "fewer values than expected" on every span with an empty cell.
+    """
     pattern = str(Path(config.data_root) / "span-*" / SPAN_FILE)
     stats = tfdv.generate_statistics_from_csv(data_location=pattern)
-    return tfdv.infer_schema(stats)
+    schema = tfdv.infer_schema(stats)
+    for feature in schema.feature:
+        if feature.HasField("value_count") and not feature.HasField("shape"):
+            feature.value_count.min = 0
+            feature.presence.min_count = 0
+    return schema
 
 
 def describe_differences(curated, candidate) -> list[str]:
