@@ -72,6 +72,9 @@ def cmd_run(config, args) -> int:
           f"metadata {config.metadata}", flush=True)
     summary = run_local(config, progress=_progress)
     print(summary.format(), flush=True)
+    if args.summary_json:
+        Path(args.summary_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary_json).write_text(summary.to_json())
     if summary.status == "blocked":
         print(f"error: run stopped by the data validation gate: {summary.reason}", file=sys.stderr)
         return EXIT_BLOCKED
@@ -114,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         PipelineConfig.add_arguments(p)
         if name == "run":
             p.add_argument("--no-prepare", action="store_true", help="do not cut missing spans first")
+            p.add_argument("--summary-json", default=None, help="also write the run summary as JSON here")
         if name == "spans":
             p.add_argument("--upto", type=int, default=None, help="cut spans 1..N only (simulate arrivals)")
         if name == "schema":

@@ -43,6 +43,7 @@ class PipelineConfig:
     learning_rate: float = 0.003
     hidden_units: str = "64,32"  # deep part of the wide-and-deep model
     early_stopping_patience: int = 2  # epochs without val_loss improvement
+    analyzer_cache: bool = True  # Transform analyses each span once and reuses it in later windows
     warm_start: bool = True  # start from the latest blessed model's weights when shapes match
     min_auc: float = 0.65  # absolute gate on the candidate (overall slice)
     min_accuracy: float = 0.6

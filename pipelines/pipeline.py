@@ -103,8 +103,11 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
         return node
 
     window = resolver("span_window", ValidatedSpanWindow)
+    # The analyzer cache makes Transform analyse each span once (per-span analyses combined);
+    # on small spans Beam's per-stage overhead outweighs it (see README, Benchmark).
     analyzer_cache = resolver("analyzer_cache", LatestCacheOtherWindow,
-                              cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache))
+                              cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache)
+                              ) if config.analyzer_cache else None
     baseline = resolver("baseline_model", LatestBlessedModelOtherWindow,
                         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
                         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing))
@@ -115,7 +118,8 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
         preprocessing_fn=PREPROCESSING_FN,
         # Only the dataset: a training hyperparameter change must not invalidate Transform's cache.
         custom_config={"dataset": custom_config["dataset"]},
-        analyzer_cache=analyzer_cache.outputs["cache"],
+        analyzer_cache=analyzer_cache.outputs["cache"] if analyzer_cache else None,
+        disable_analyzer_cache=not config.analyzer_cache,
         materialize=False,  # Trainer applies the transform graph on the fly: one less copy
         disable_statistics=True,  # the data was profiled by StatisticsGen already
     )
@@ -143,8 +147,9 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
         custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
     )
 
-    return _pipeline(config, [schema, example_gen, statistics, validator, gate, window, analyzer_cache,
-                              baseline, transform, trainer, evaluator, pusher])
+    nodes = [schema, example_gen, statistics, validator, gate, window, analyzer_cache, baseline,
+             transform, trainer, evaluator, pusher]
+    return _pipeline(config, [n for n in nodes if n is not None])
 
 
 def _pipeline(config: PipelineConfig, components: list) -> tfx_pipeline.Pipeline:

@@ -49,6 +49,12 @@ class RunSummary:
     cached_nodes: int = 0
     ran_nodes: int = 0
     evaluation_uri: str = ""
+    node_seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # per component, summed
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @property
     def ok(self) -> bool:
@@ -58,13 +64,13 @@ class RunSummary:
         lines = ["", "=" * 72, f"Run summary: {self.status.upper()}  ({self.seconds:.1f} s, "
                  f"{self.ran_nodes} nodes ran, {self.cached_nodes} cached)"]
         if self.spans:
-            lines.append(f"  spans used     : {_ranges(self.spans)} (newest {self.newest_span})"
+            lines.append(f"  spans used       : {_ranges(self.spans)} (newest {self.newest_span})"
                          + (f"; ingested now: {_ranges(self.ingested)}" if self.ingested else ""))
-        lines.append(f"  anomalies      : {len(self.anomalies) or 'none'}")
+        lines.append(f"  anomalies        : {len(self.anomalies) or 'none'}")
         lines.extend(f"      {a}" for a in self.anomalies)
         if self.metrics:
             models = [m for m in ("candidate", "baseline") if m in self.metrics]
-            lines.append("  evaluation     : " + "   ".join(f"{m:>10}" for m in models)
+            lines.append("  evaluation       : " + "   ".join(f"{m:>10}" for m in models)
                          + ("      change" if len(models) == 2 else ""))
             for name in SHOWN_METRICS:
                 vals = [self.metrics[m].get(name) for m in models]
@@ -73,18 +79,18 @@ class RunSummary:
                 row = "   ".join(f"{_fmt(v):>10}" for v in vals)
                 if len(models) == 2 and None not in vals and name != "example_count":
                     row += f"   {vals[0] - vals[1]:+9.4f}"
-                lines.append(f"    {name:<13}: {row}")
+                lines.append(f"    {name:<15}: {row}")
             if not self.has_baseline:
                 lines.append("    (no baseline: first model for this window; absolute thresholds only)")
             if self.evaluation_uri:
                 lines.append(f"    TFMA results : {self.evaluation_uri}")
         if self.blessed is not None:
-            lines.append(f"  blessed        : {'yes' if self.blessed else 'no'}")
+            lines.append(f"  blessed          : {'yes' if self.blessed else 'no'}")
             lines.extend(f"      {f}" for f in self.validation_failures)
         if self.pushed_version is not None:
-            lines.append(f"  pushed         : version {self.pushed_version} -> {self.pushed_path}")
+            lines.append(f"  pushed           : version {self.pushed_version} -> {self.pushed_path}")
         else:
-            lines.append(f"  pushed         : nothing ({self.reason})")
+            lines.append(f"  pushed           : nothing ({self.reason})")
         lines.append("=" * 72)
         return "\n".join(lines)
 

@@ -218,6 +218,8 @@ def fill_from_results(summary, results: list[NodeResult]) -> None:
     """Spans, evaluation, blessing and push, from the main run's node outputs."""
     from pipelines.summary import int_prop, read_evaluation, str_prop
 
+    for r in results:
+        summary.node_seconds[r.node_id] = round(summary.node_seconds.get(r.node_id, 0.0) + r.seconds, 2)
     summary.ran_nodes = sum(r.status == "ran" for r in results)
     summary.cached_nodes = sum(r.status == "cached" for r in results)
     by_node = {r.node_id: r for r in results}  # later results (the main run) win
