@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +24,12 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local import runner_utils
 from tfx.orchestration.portable import launcher, runtime_parameter_utils
 from tfx.proto.orchestration import pipeline_pb2
+
+from components.window import span_of
+from pipelines import pipeline as pipeline_lib
+from pipelines import spans as spans_lib
+from pipelines.config import PipelineConfig
+from pipelines.summary import RunSummary, data_validation_error, int_prop, read_evaluation, str_prop
 
 Execution = metadata_store_pb2.Execution
 
@@ -144,32 +151,19 @@ def run_pipeline(pipeline: tfx_pipeline.Pipeline, progress: Progress | None = No
 
 def ingested_spans(metadata_path: str) -> set[int]:
     """Spans that CsvExampleGen has ingested before (passed the gate or not), from ML Metadata."""
-    import os
-
-    from components.window import span_of
-
     if not os.path.exists(metadata_path):
         return set()
-    config = metadata.sqlite_metadata_connection_config(metadata_path)
-    with metadata.Metadata(config) as m:
-        try:
-            examples = m.store.get_artifacts_by_type("Examples")
-        except Exception:  # noqa: BLE001 - a store with no Examples type yet
-            return set()
-        return {span_of(a) for a in examples}
+    with metadata.Metadata(metadata.sqlite_metadata_connection_config(metadata_path)) as m:
+        return {span_of(a) for a in m.store.get_artifacts_by_type("Examples")}
 
 
-def run_local(config, progress: Progress | None = None):
+def run_local(config: PipelineConfig, progress: Progress | None = None) -> RunSummary:
     """Runs the pipeline on the newest span, ingesting first the window's spans never seen.
 
     ExampleGen reads one span per execution; on a fresh store the older spans of the first
     window are ingested (and validated) by the pipeline's ingestion nodes, one span each.
     Returns a RunSummary; never raises for a pipeline failure (the summary says what failed).
     """
-    from pipelines import pipeline as pipeline_lib
-    from pipelines import spans as spans_lib
-    from pipelines.summary import RunSummary, data_validation_error
-
     summary = RunSummary()
     started = time.monotonic()
     present = spans_lib.existing_spans(config.data_root)
@@ -192,7 +186,7 @@ def run_local(config, progress: Progress | None = None):
             progress(f"-- pipeline on span {newest}", 0, 0, None)
         results += run_pipeline(pipeline_lib.create_pipeline(config, span=newest), progress)
     except NodeFailed as failed:
-        results += [r for r in failed.results if r not in results]
+        results += failed.results  # the failed pipeline's nodes, up to the failure
         gate_error = data_validation_error(failed.result.error)
         if gate_error is not None:
             summary.status = "blocked"
@@ -214,10 +208,8 @@ def short_error(exc: BaseException | None, max_lines: int = 6) -> str:
     return f"{type(exc).__name__}: " + "\n".join(lines)
 
 
-def fill_from_results(summary, results: list[NodeResult]) -> None:
+def fill_from_results(summary: RunSummary, results: list[NodeResult]) -> None:
     """Spans, evaluation, blessing and push, from the main run's node outputs."""
-    from pipelines.summary import int_prop, read_evaluation, str_prop
-
     for r in results:
         summary.node_seconds[r.node_id] = round(summary.node_seconds.get(r.node_id, 0.0) + r.seconds, 2)
     summary.ran_nodes = sum(r.status == "ran" for r in results)
