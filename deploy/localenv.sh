@@ -188,6 +188,6 @@ case "$mode" in
   It needs Linux with glibc >= 2.39 (or macOS) and Python >= 3.11 for a venv, or root on Linux to
   build a Debian 13 userland (debootstrap + bubblewrap). This host: $(uname -s), glibc
   $(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}'), user $(id -un).
-  Alternatives: run as root, use a newer distribution, or use the pipeline container image
-  (deploy/Dockerfile) where a container engine is available." ;;
+  Alternatives: run as root (the userland is built once, in ~/.cache/openct), use a distribution
+  with glibc >= 2.39 (Debian 13, Ubuntu 24.04), or run inside a Debian 13 container." ;;
 esac

@@ -16,6 +16,7 @@ import re
 import shutil
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 SPAN_DIR = re.compile(r"^span-(\d+)$")
@@ -45,25 +46,46 @@ def _month_start(index: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
+def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """(header, iterator of (line number, row)); a row whose field count differs from the
+    header's is an error naming the file and line (CsvExampleGen's own error names neither)."""
+    f = open(path, newline="")
+    reader = csv.reader(f)
+    try:
+        header = next(reader)
+    except StopIteration:
+        f.close()
+        raise ValueError(f"{path}: empty CSV file") from None
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        with f:
+            for row in reader:
+                if len(row) != len(header):
+                    raise ValueError(f"{path}:{reader.line_num}: {len(row)} fields, header has {len(header)}")
+                yield reader.line_num, row
+
+    return header, rows()
+
+
+def check_span_file(path: Path) -> None:
+    """Raises ValueError (file and line) when a span's CSV is malformed."""
+    _, rows = read_rows(path)
+    for _ in rows:
+        pass
+
+
 def plan_spans(source: Path, timestamp_column: str, span_months: int) -> tuple[list[str], dict[int, list[list[str]]], int]:
     """Reads the source; returns (header, rows per span number, first month index)."""
-    with open(source, newline="") as f:
-        reader = csv.reader(f)
+    header, rows = read_rows(source)
+    if timestamp_column not in header:
+        raise ValueError(f"{source}: no column {timestamp_column!r} to cut spans on (columns: {header})")
+    ts_col = header.index(timestamp_column)
+    keyed: list[tuple[int, list[str]]] = []
+    for line_no, row in rows:
         try:
-            header = next(reader)
-        except StopIteration:
-            raise ValueError(f"{source}: empty CSV file") from None
-        if timestamp_column not in header:
-            raise ValueError(f"{source}: no column {timestamp_column!r} to cut spans on (columns: {header})")
-        ts_col = header.index(timestamp_column)
-        keyed: list[tuple[int, list[str]]] = []
-        for line_no, row in enumerate(reader, start=2):
-            if len(row) != len(header):
-                raise ValueError(f"{source}:{line_no}: {len(row)} fields, header has {len(header)}")
-            try:
-                keyed.append((_month_index(float(row[ts_col])), row))
-            except ValueError:
-                raise ValueError(f"{source}:{line_no}: {timestamp_column}={row[ts_col]!r} is not a Unix time") from None
+            keyed.append((_month_index(float(row[ts_col])), row))
+        except ValueError:
+            raise ValueError(f"{source}:{line_no}: {timestamp_column}={row[ts_col]!r} is not a Unix time") from None
     if not keyed:
         raise ValueError(f"{source}: no data rows")
     first = min(m for m, _ in keyed)

@@ -62,3 +62,15 @@ def test_bad_source_names_file_and_problem(tmp_path, content, message):
     with pytest.raises(ValueError, match=message):
         cut_spans(src, tmp_path / "out", "t", span_months=1)
     assert existing_spans(tmp_path / "out") == []
+
+
+def test_check_span_file_names_file_and_line(tmp_path):
+    from pipelines.spans import check_span_file
+
+    good = tmp_path / "good.csv"
+    _write(good, [(1, 2), (3, 4)])
+    check_span_file(good)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("t,x\n1,2\n3\n")
+    with pytest.raises(ValueError, match=r"bad.csv:3: 1 fields, header has 2"):
+        check_span_file(bad)

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import compiler, constants
@@ -175,6 +176,12 @@ def run_local(config: PipelineConfig, progress: Progress | None = None) -> RunSu
     seen = ingested_spans(config.metadata)
     backfill = [s for s in present[-config.window_spans:-1] if s not in seen]
     results: list[NodeResult] = []
+    try:
+        for span in [*backfill, newest]:
+            spans_lib.check_span_file(Path(config.data_root) / f"span-{span}" / spans_lib.SPAN_FILE)
+    except ValueError as bad:
+        summary.reason = f"bad input: {bad}"
+        return summary
     try:
         for span in backfill:
             if progress:
