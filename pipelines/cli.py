@@ -3,6 +3,8 @@
     openct run      [config flags]   cut missing spans, run the pipeline locally, print a summary
     openct spans    [--upto N]       cut the dataset's CSV into spans under --data-root
     openct schema                    infer a candidate schema from the spans, for review
+    openct compile-ir --out FILE     the pipeline's TFX IR, for running node by node
+    openct step --ir FILE --node ID --run-id R   one node, in this process (an orchestrator task)
 
 Exit codes of `run`: 0 pushed / not blessed / unchanged, 1 failed, 3 stopped by the data gate.
 """
@@ -13,6 +15,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 EXIT_FAILED, EXIT_BLOCKED = 1, 3
@@ -99,6 +102,31 @@ def cmd_schema(config, args) -> int:
     return 0
 
 
+def cmd_compile_ir(config, args) -> int:
+    from pipelines.pipeline import create_pipeline
+    from pipelines.runners.step import compile_ir, write_ir
+
+    write_ir(compile_ir(create_pipeline(config, span=args.span)), args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_step(config, args) -> int:
+    from pipelines.runners.step import mlmd_connection, read_ir, run_step
+    from pipelines.summary import data_validation_error
+
+    ir = read_ir(args.ir)
+    started = time.monotonic()
+    try:
+        result = run_step(ir, args.node, args.run_id, mlmd_connection(ir, args.mlmd_sqlite, args.mlmd_grpc))
+    except Exception as exc:  # noqa: BLE001 - reported as a failed step with its cause
+        gate = data_validation_error(exc)
+        print(f"step {args.node}: failed after {time.monotonic() - started:.1f} s: {gate or exc}", file=sys.stderr)
+        return EXIT_BLOCKED if gate else EXIT_FAILED
+    _progress(args.node, 1, 1, result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pipelines.config import PipelineConfig
 
@@ -109,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run": (cmd_run, "run the pipeline locally (TFX launcher, SQLite ML Metadata, Beam DirectRunner)"),
         "spans": (cmd_spans, "cut the dataset CSV into time spans (never rewrites a span)"),
         "schema": (cmd_schema, "infer a candidate schema from the spans for review"),
+        "compile-ir": (cmd_compile_ir, "write the pipeline's TFX IR (run id left open)"),
+        "step": (cmd_step, "run one node of a compiled IR in this process"),
     }
     for name, (fn, help_text) in commands.items():
         p = sub.add_parser(name, help=help_text)
@@ -122,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--upto", type=int, default=None, help="cut spans 1..N only (simulate arrivals)")
         if name == "schema":
             p.add_argument("--output", default=None, help="where to write the candidate schema")
+        if name == "compile-ir":
+            p.add_argument("--out", required=True, help="IR file (JSON)")
+            p.add_argument("--span", type=int, default=None, help="span to ingest (default: the newest)")
+        if name == "step":
+            p.add_argument("--ir", required=True, help="pipeline IR written by `openct compile-ir`")
+            p.add_argument("--node", required=True, help="node id, e.g. Trainer")
+            p.add_argument("--run-id", required=True, help="the same for every node of one pipeline run")
+            mlmd = p.add_mutually_exclusive_group()
+            mlmd.add_argument("--mlmd-sqlite", default=None, help="ML Metadata SQLite file (overrides the IR's)")
+            mlmd.add_argument("--mlmd-grpc", default=None, help="ML Metadata gRPC service, HOST:PORT")
     return parser
 
 

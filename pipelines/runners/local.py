@@ -109,7 +109,7 @@ def _outputs(store, execution_id: int) -> dict[str, list[metadata_store_pb2.Arti
 
 
 @contextlib.contextmanager
-def _argv_for_tfx():
+def argv_for_tfx():
     """TFX's Beam executors parse `sys.argv + beam_args` as absl flags (base_beam_executor.py,
     TODO b/174174381), so the host program's own arguments (pytest's `-v`, our `--verbose`) would
     be read as absl's --verbosity. Nodes see only the program name."""
@@ -134,7 +134,7 @@ def run_pipeline(pipeline: tfx_pipeline.Pipeline, progress: Progress | None = No
             progress(node_id, i, len(nodes), None)
         started = time.monotonic()
         try:
-            with _argv_for_tfx():
+            with argv_for_tfx():
                 result = run_node(ir, node, mlmd_config)
         except Exception as exc:  # noqa: BLE001 - reported with the node's name, then re-raised
             result = NodeResult(node_id, "failed", time.monotonic() - started, error=exc)

@@ -1,0 +1,21 @@
+"""Small, fast slices of the taxi sample for end-to-end tests."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from pipelines.features import CHICAGO_TAXI
+
+
+def small_taxi_csv(path: Path, every: int = 3) -> None:
+    """Every `every`-th row of 2014-07..2015-12 of the taxi sample: six quarters of ~400 rows."""
+    lo, hi = 1404172800, 1451606400  # 2014-07-01, 2016-01-01 UTC
+    with open(CHICAGO_TAXI.source_path(), newline="") as src, open(path, "w", newline="") as dst:
+        reader = csv.reader(src)
+        writer = csv.writer(dst, lineterminator="\n")
+        header = next(reader)
+        writer.writerow(header)
+        ts = header.index(CHICAGO_TAXI.timestamp_column)
+        rows = [r for r in reader if lo <= int(r[ts]) < hi]
+        writer.writerows(rows[::every])
