@@ -58,7 +58,10 @@ def _prepare_spans(config, upto: int | None = None) -> None:
     source = spec.source_path()
     if not source.is_file():
         raise SystemExit(f"error: dataset {spec.name!r}: source CSV not found: {source}")
-    written, present = cut_spans(source, config.data_root, spec.timestamp_column, config.span_months, upto=upto)
+    try:
+        written, present = cut_spans(source, config.data_root, spec.timestamp_column, config.span_months, upto=upto)
+    except ValueError as bad:  # names the file and line; nothing was written for the bad span
+        raise SystemExit(f"error: cannot cut spans: {bad}") from None
     if written:
         print(f"spans: wrote {len(written)} new span(s) under {config.data_root}:", flush=True)
         for span in written:
