@@ -5,6 +5,8 @@
     openct schema                    infer a candidate schema from the spans, for review
     openct compile-ir --out FILE     the pipeline's TFX IR, for running node by node
     openct step --ir FILE --node ID --run-id R   one node, in this process (an orchestrator task)
+    openct compile [--out build/pipeline.yaml]     the KFP v2 pipeline spec for Kubeflow Pipelines
+    openct upload | submit [--wait] | schedule | unschedule | runs     Kubeflow Pipelines ($KFP_HOST)
 
 Exit codes of `run`: 0 pushed / not blessed / unchanged, 1 failed, 3 stopped by the data gate.
 """
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 
 EXIT_FAILED, EXIT_BLOCKED = 1, 3
+KFP_COMMANDS = ("upload", "submit", "schedule", "unschedule", "runs")
 
 
 def _quiet_libraries(verbose: bool) -> None:
@@ -109,24 +112,96 @@ def cmd_compile_ir(config, args) -> int:
     from pipelines.pipeline import create_pipeline
     from pipelines.runners.step import compile_ir, write_ir
 
-    write_ir(compile_ir(create_pipeline(config, span=args.span)), args.out)
+    write_ir(compile_ir(create_pipeline(config, span=args.span or None)), args.out)
     print(f"wrote {args.out}")
     return 0
 
 
+def cmd_compile(config, args) -> int:
+    from pipelines.runners.kubeflow import KfpTarget, compile_kfp
+
+    target = KfpTarget(**{k: v for k, v in (("image", args.image), ("metadata", args.metadata_service),
+                                            ("use_pvc", args.pvc)) if v is not None})
+    digest = compile_kfp(config, target, args.out)
+    print(f"wrote {args.out} (KFP pipeline spec, sha256 {digest}, image {target.image})")
+    return 0
+
+
 def cmd_step(config, args) -> int:
+    from pipelines import views
     from pipelines.runners.step import mlmd_connection, read_ir, run_step
     from pipelines.summary import data_validation_error
 
     ir = read_ir(args.ir)
     started = time.monotonic()
+    print(f"step {args.node}: started (run {args.run_id})", flush=True)
     try:
-        result = run_step(ir, args.node, args.run_id, mlmd_connection(ir, args.mlmd_sqlite, args.mlmd_grpc))
+        result = run_step(ir, args.node, args.run_id, mlmd_connection(ir, args.metadata))
     except Exception as exc:  # noqa: BLE001 - reported as a failed step with its cause
         gate = data_validation_error(exc)
+        if args.view:
+            views.write_view(args.view, args.node, "failed", time.monotonic() - started, {}, exc)
         print(f"step {args.node}: failed after {time.monotonic() - started:.1f} s: {gate or exc}", file=sys.stderr)
         return EXIT_BLOCKED if gate else EXIT_FAILED
+    if args.view:
+        views.write_view(args.view, args.node, result.status, result.seconds, result.outputs)
     _progress(args.node, 1, 1, result)
+    return 0
+
+
+def _kfp(args):
+    from pipelines.runners import kfp_client
+
+    host = kfp_client.host_from_env(args.host)
+    return kfp_client, host, kfp_client.connect(host)
+
+
+def cmd_upload(config, args) -> int:
+    kfp_client, host, client = _kfp(args)
+    name = args.version or kfp_client.version_name(args.spec)
+    version = kfp_client.upload(client, args.spec, config.pipeline_name, name)
+    state = "uploaded" if version.created else "already there (nothing uploaded)"
+    print(f"pipeline '{config.pipeline_name}' version '{version.name}': {state}\n"
+          f"  {host}/#/pipelines/details/{version.pipeline_id}/version/{version.version_id}")
+    return 0
+
+
+def cmd_submit(config, args) -> int:
+    kfp_client, host, client = _kfp(args)
+    run_id, link = kfp_client.submit(client, host, config.pipeline_name, args.experiment, args.version,
+                                     kfp_client.parse_params(args.param), args.run_name)
+    print(f"run {run_id} started in experiment '{args.experiment}': {link}", flush=True)
+    if not args.wait:
+        return 0
+    state = kfp_client.wait(client, run_id, timeout=args.timeout, poll=args.poll)
+    print(f"run {run_id}: {state}")
+    return 0 if state == "SUCCEEDED" else EXIT_FAILED
+
+
+def cmd_schedule(config, args) -> int:
+    kfp_client, host, client = _kfp(args)
+    job_id, replaced = kfp_client.schedule(client, config.pipeline_name, args.experiment, args.name, args.cron,
+                                           args.version, kfp_client.parse_params(args.param))
+    print(f"recurring run '{args.name}' ({args.cron}, one at a time, no catch-up): {job_id}"
+          + (f" (replaced {replaced})" if replaced else "") + f"\n  {host}/#/recurringrun/details/{job_id}")
+    return 0
+
+
+def cmd_unschedule(config, args) -> int:
+    kfp_client, host, client = _kfp(args)
+    count = kfp_client.unschedule(client, args.experiment, args.name)
+    print(f"recurring run '{args.name}': " + (f"deleted ({count})" if count else "none found; nothing to do"))
+    return 0
+
+
+def cmd_runs(config, args) -> int:
+    kfp_client, host, client = _kfp(args)
+    rows = kfp_client.recent_runs(client, args.limit)
+    print(f"{'state':<10} {'created':<26} {'run id':<37} name")
+    for r in rows:
+        print(f"{r['state']:<10} {r['created'][:25]:<26} {r['run_id']:<37} {r['name']}")
+    if not rows:
+        print("(no runs)")
     return 0
 
 
@@ -142,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
         "schema": (cmd_schema, "infer a candidate schema from the spans for review"),
         "compile-ir": (cmd_compile_ir, "write the pipeline's TFX IR (run id left open)"),
         "step": (cmd_step, "run one node of a compiled IR in this process"),
+        "compile": (cmd_compile, "compile the pipeline into a KFP v2 pipeline spec (YAML)"),
+        "upload": (cmd_upload, "upload the compiled spec to Kubeflow Pipelines as a new version (idempotent)"),
+        "submit": (cmd_submit, "start a run on Kubeflow Pipelines; --wait follows it"),
+        "schedule": (cmd_schedule, "create or replace a recurring run (6-field cron)"),
+        "unschedule": (cmd_unschedule, "delete a recurring run by name"),
+        "runs": (cmd_runs, "list recent runs on Kubeflow Pipelines"),
     }
     for name, (fn, help_text) in commands.items():
         p = sub.add_parser(name, help=help_text)
@@ -157,14 +238,42 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--output", default=None, help="where to write the candidate schema")
         if name == "compile-ir":
             p.add_argument("--out", required=True, help="IR file (JSON)")
-            p.add_argument("--span", type=int, default=None, help="span to ingest (default: the newest)")
+            p.add_argument("--span", type=int, default=None, help="span to ingest (default or 0: the newest)")
         if name == "step":
             p.add_argument("--ir", required=True, help="pipeline IR written by `openct compile-ir`")
             p.add_argument("--node", required=True, help="node id, e.g. Trainer")
             p.add_argument("--run-id", required=True, help="the same for every node of one pipeline run")
-            mlmd = p.add_mutually_exclusive_group()
-            mlmd.add_argument("--mlmd-sqlite", default=None, help="ML Metadata SQLite file (overrides the IR's)")
-            mlmd.add_argument("--mlmd-grpc", default=None, help="ML Metadata gRPC service, HOST:PORT")
+            p.add_argument("--metadata", default=None,
+                           help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH (default: the IR's)")
+            p.add_argument("--view", default=None, help="write the node's HTML view here")
+        if name == "compile":
+            p.add_argument("--out", default="build/pipeline.yaml", help="where to write the spec")
+            p.add_argument("--image", default=None, help="pipeline image, pinned tag or digest")
+            p.add_argument("--metadata-service", default=None, help="grpc://HOST:PORT of ML Metadata in the cluster")
+            p.add_argument("--pvc", default=None, action=argparse.BooleanOptionalAction,
+                           help="mount the openct PersistentVolumeClaims (default yes; no for gs:// roots)")
+        if name in KFP_COMMANDS:
+            p.add_argument("--host", default=None, help="KFP API/UI address (default $KFP_HOST or http://localhost:8080)")
+        if name in ("submit", "schedule", "unschedule"):
+            p.add_argument("--experiment", default="openct", help="KFP experiment (created if absent)")
+        if name in ("submit", "schedule"):
+            p.add_argument("--version", default=None, help="pipeline version name (default: the newest)")
+            p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                           help="run parameter, repeatable (e.g. --param train_steps=500)")
+        if name == "upload":
+            p.add_argument("--spec", default="build/pipeline.yaml", help="compiled pipeline (make compile)")
+            p.add_argument("--version", default=None, help="version name (default: <git commit>-<spec hash>)")
+        if name == "submit":
+            p.add_argument("--run-name", default=None)
+            p.add_argument("--wait", action="store_true", help="follow the run; exit 1 unless it succeeds")
+            p.add_argument("--timeout", type=float, default=3 * 3600, help="seconds to wait (default 3 h)")
+            p.add_argument("--poll", type=float, default=10.0, help="seconds between state checks")
+        if name in ("schedule", "unschedule"):
+            p.add_argument("--name", default="openct-nightly", help="recurring run name (its identity)")
+        if name == "schedule":
+            p.add_argument("--cron", default="0 0 2 * * *", help="6-field cron (default 02:00 daily)")
+        if name == "runs":
+            p.add_argument("--limit", type=int, default=20)
     return parser
 
 
@@ -179,7 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return args.fn(config, args)
+    if args.command not in KFP_COMMANDS:
+        return args.fn(config, args)
+    try:
+        return args.fn(config, args)
+    except (LookupError, FileNotFoundError, ValueError, TimeoutError, ConnectionError) as exc:  # what the user can fix: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

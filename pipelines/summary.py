@@ -49,6 +49,7 @@ class RunSummary:
     cached_nodes: int = 0
     ran_nodes: int = 0
     evaluation_uri: str = ""
+    views_dir: str = ""  # one HTML page per node (pipelines.views)
     node_seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # per component, summed
 
     def to_json(self) -> str:
@@ -91,6 +92,8 @@ class RunSummary:
             lines.append(f"  pushed           : version {self.pushed_version} -> {self.pushed_path}")
         else:
             lines.append(f"  pushed           : nothing ({self.reason})")
+        if self.views_dir:
+            lines.append(f"  views            : {self.views_dir}/<node>.html")
         lines.append("=" * 72)
         return "\n".join(lines)
 

@@ -81,6 +81,10 @@ def test_1_first_run_trains_blesses_and_pushes_version_1(world):
     assert summary.pushed_version == 1
     assert world.versions() == [1]
     assert (world.serving / "1" / "saved_model.pb").is_file()
+    views = Path(summary.views_dir)  # one HTML page per node, linked from the summary
+    assert "Pushed version 1" in (views / "Pusher.html").read_text()
+    assert "BLESSED" in (views / "Evaluator.html").read_text()
+    assert (views / "ingest-span-1" / "StatisticsGen.html").is_file()
 
 
 def test_2_rerun_without_new_data_is_cached_and_pushes_nothing(world):
@@ -139,6 +143,7 @@ def test_4_bad_spans_stop_at_the_gate_and_serving_is_untouched(world):
         assert any(f"feature '{feature}'" in a for a in summary.anomalies), (description, summary.anomalies)
         assert summary.pushed_version is None
         assert world.versions() == served and tree_digest(world.serving) == before
+        assert feature in (Path(summary.views_dir) / "ValidationGate.html").read_text()
         number += 1
 
 

@@ -29,6 +29,7 @@ from tfx.proto.orchestration import pipeline_pb2
 from components.window import span_of
 from pipelines import pipeline as pipeline_lib
 from pipelines import spans as spans_lib
+from pipelines import views
 from pipelines.config import PipelineConfig
 from pipelines.summary import RunSummary, data_validation_error, int_prop, read_evaluation, str_prop
 
@@ -122,8 +123,11 @@ def argv_for_tfx():
 
 
 def run_pipeline(pipeline: tfx_pipeline.Pipeline, progress: Progress | None = None,
-                 run_id: str | None = None) -> list[NodeResult]:
-    """Runs every node in topological order; stops at the first failure (NodeFailed)."""
+                 run_id: str | None = None, views_dir: Path | None = None) -> list[NodeResult]:
+    """Runs every node in topological order; stops at the first failure (NodeFailed).
+
+    With `views_dir`, writes each node's HTML page there (pipelines.views), failed nodes included.
+    """
     ir = compile_pipeline(pipeline, run_id)
     mlmd_config = connection_config(ir)
     nodes = [n.pipeline_node for n in ir.nodes]
@@ -139,13 +143,21 @@ def run_pipeline(pipeline: tfx_pipeline.Pipeline, progress: Progress | None = No
         except Exception as exc:  # noqa: BLE001 - reported with the node's name, then re-raised
             result = NodeResult(node_id, "failed", time.monotonic() - started, error=exc)
             results.append(result)
+            _write_view(views_dir, result)
             if progress:
                 progress(node_id, i, len(nodes), result)
             raise NodeFailed(result, results) from exc
         results.append(result)
+        _write_view(views_dir, result)
         if progress:
             progress(node_id, i, len(nodes), result)
     return results
+
+
+def _write_view(views_dir: Path | None, result: NodeResult) -> None:
+    if views_dir is not None:
+        views.write_view(views_dir / f"{result.node_id}.html", result.node_id, result.status,
+                         result.seconds, result.outputs, result.error)
 
 
 # --- a whole local run: back-fill the window's older spans, then the full pipeline -------------
@@ -182,16 +194,19 @@ def run_local(config: PipelineConfig, progress: Progress | None = None) -> RunSu
     except ValueError as bad:
         summary.reason = f"bad input: {bad}"
         return summary
+    views_root = Path(config.pipeline_root) / "views" / dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    summary.views_dir = str(views_root)
     try:
         for span in backfill:
             if progress:
                 progress(f"-- ingesting span {span} (older span of the first window)", 0, 0, None)
             results += run_pipeline(pipeline_lib.create_pipeline(config, span=span, ingest_only=True),
-                                    progress)
+                                    progress, views_dir=views_root / f"ingest-span-{span}")
             summary.ingested.append(span)
         if progress:
             progress(f"-- pipeline on span {newest}", 0, 0, None)
-        results += run_pipeline(pipeline_lib.create_pipeline(config, span=newest), progress)
+        results += run_pipeline(pipeline_lib.create_pipeline(config, span=newest), progress,
+                                views_dir=views_root)
     except NodeFailed as failed:
         results += failed.results  # the failed pipeline's nodes, up to the failure
         gate_error = data_validation_error(failed.result.error)

@@ -1,7 +1,8 @@
 """One node of the compiled pipeline, in its own process: the unit of work of an orchestrator.
 
     openct compile-ir --out build/ir.json [config flags]      the TFX IR, run id left open
-    openct step --ir build/ir.json --node Trainer --run-id R  [--mlmd-sqlite F | --mlmd-grpc H:P]
+    openct step --ir build/ir.json --node Trainer --run-id R  [--metadata grpc://H:P | sqlite:///F]
+                [--view page.html]
 
 Every task of one pipeline run passes the same run id (on Kubeflow, the run's job id), so all
 nodes share one pipeline-run context in ML Metadata; resolvers, TFX caching and lineage then
@@ -40,14 +41,17 @@ def read_ir(path: str | Path) -> pipeline_pb2.Pipeline:
     return ir
 
 
-def mlmd_connection(ir: pipeline_pb2.Pipeline, sqlite: str | None, grpc: str | None):
-    """The compiled connection, or an override: a SQLite file or a metadata gRPC service."""
-    if grpc:
-        host, _, port = grpc.rpartition(":")
+def mlmd_connection(ir: pipeline_pb2.Pipeline, uri: str | None):
+    """The store of a step: `grpc://HOST:PORT` (Kubeflow's in-cluster metadata service),
+    `sqlite:///PATH` or a plain path (a SQLite file), or None for the connection in the IR."""
+    if not uri:
+        return connection_config(ir)
+    if uri.startswith("grpc://"):
+        host, sep, port = uri.removeprefix("grpc://").rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"metadata {uri!r}: expected grpc://HOST:PORT")
         return metadata_store_pb2.MetadataStoreClientConfig(host=host, port=int(port))
-    if sqlite:
-        return metadata.sqlite_metadata_connection_config(sqlite)
-    return connection_config(ir)
+    return metadata.sqlite_metadata_connection_config(uri.removeprefix("sqlite://"))
 
 
 def run_step(ir: pipeline_pb2.Pipeline, node_id: str, run_id: str, mlmd_config) -> NodeResult:

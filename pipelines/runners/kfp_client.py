@@ -1,0 +1,178 @@
+"""Kubeflow Pipelines client: upload the compiled spec, start runs, schedule recurring runs.
+
+Thin policy over `kfp.Client` (the KFP REST API v2beta1): the rules are ours, the calls are kfp's.
+  * upload is idempotent: one pipeline per name, one version per (git commit, spec content hash);
+  * a run goes into a named experiment, on a chosen version or the newest one;
+  * a recurring run is identified by its name: scheduling again replaces it; KFP's 6-field cron,
+    one run at a time (max_concurrency=1) and no backfill of missed slots (no_catchup).
+The host comes from KFP_HOST (default: the port-forwarded UI, http://localhost:8080).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOST = "http://localhost:8080"
+FINISHED = ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "ERROR")
+
+
+def host_from_env(host: str | None = None) -> str:
+    return (host or os.environ.get("KFP_HOST") or DEFAULT_HOST).rstrip("/")
+
+
+def connect(host: str):
+    import kfp
+
+    try:
+        return kfp.Client(host=host)  # asks the server's health endpoint first
+    except Exception as exc:  # noqa: BLE001 - urllib3/ApiException/TimeoutError: all mean "not reachable"
+        raise ConnectionError(f"cannot reach Kubeflow Pipelines at {host} ({type(exc).__name__}); "
+                              f"port-forward the KFP UI (kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80) or set KFP_HOST") from None
+
+
+def _equals(key: str, value: str) -> str:
+    """A KFP API filter (filter.proto, JSON): `key` equals `value`."""
+    return json.dumps({"predicates": [{"operation": "EQUALS", "key": key, "stringValue": value}]})
+
+
+def version_name(spec_path: str | Path, repo: str | Path = ".") -> str:
+    """`<git commit>-<spec sha256[:12]>`: the same sources give the same name (and one version)."""
+    digest = hashlib.sha256(Path(spec_path).read_bytes()).hexdigest()[:12]
+    if os.environ.get("OPENCT_GIT_COMMIT"):  # set by the Makefile: git may be absent in the userland
+        return f"{os.environ['OPENCT_GIT_COMMIT']}-{digest}"
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=repo, capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "nogit"
+    return f"{commit}-{digest}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Version:
+    pipeline_id: str
+    version_id: str
+    name: str
+    created: bool = False
+
+
+def upload(client, spec_path: str | Path, pipeline_name: str, name: str) -> Version:
+    """Creates the pipeline if absent, then the version `name` if absent."""
+    if not Path(spec_path).is_file():
+        raise FileNotFoundError(f"{spec_path}: no compiled pipeline; run `make compile` first")
+    pipeline_id = client.get_pipeline_id(pipeline_name)
+    if pipeline_id is None:
+        pipeline_id = client.upload_pipeline(str(spec_path), pipeline_name=pipeline_name,
+                                             description="openct continuous training (TFX on KFP)").pipeline_id
+    existing = find_version(client, pipeline_id, name)
+    if existing:
+        return existing
+    created = client.upload_pipeline_version(str(spec_path), pipeline_version_name=name, pipeline_id=pipeline_id)
+    return Version(pipeline_id, created.pipeline_version_id, name, created=True)
+
+
+def find_version(client, pipeline_id: str, name: str | None) -> Version | None:
+    """The version called `name`, or the newest one when `name` is None or 'latest'."""
+    if name in (None, "", "latest"):
+        found = client.list_pipeline_versions(pipeline_id, page_size=1, sort_by="created_at desc")
+    else:
+        found = client.list_pipeline_versions(pipeline_id, page_size=2, filter=_equals("display_name", name))
+    versions = found.pipeline_versions or []
+    if not versions:
+        return None
+    return Version(pipeline_id, versions[0].pipeline_version_id, versions[0].display_name)
+
+
+def resolve(client, pipeline_name: str, version: str | None) -> Version:
+    pipeline_id = client.get_pipeline_id(pipeline_name)
+    if pipeline_id is None:
+        raise LookupError(f"no pipeline {pipeline_name!r} on the server; run `make upload` first")
+    found = find_version(client, pipeline_id, version)
+    if found is None:
+        raise LookupError(f"pipeline {pipeline_name!r} has no version {version or '(none)'!r}")
+    return found
+
+
+def submit(client, host: str, pipeline_name: str, experiment: str, version: str | None,
+           params: dict[str, Any], run_name: str | None = None) -> tuple[str, str]:
+    """Starts a run; returns (run id, UI link)."""
+    target = resolve(client, pipeline_name, version)
+    experiment_id = client.create_experiment(name=experiment).experiment_id  # gets it if it exists
+    run = client.run_pipeline(experiment_id=experiment_id, job_name=run_name or f"{pipeline_name} {target.name}",
+                              pipeline_id=target.pipeline_id, version_id=target.version_id, params=params)
+    return run.run_id, f"{host}/#/runs/details/{run.run_id}"
+
+
+def wait(client, run_id: str, timeout: float, poll: float = 10.0) -> str:
+    """Follows a run to its end; returns its final state (SUCCEEDED, FAILED, ...)."""
+    run = client.wait_for_run_completion(run_id, timeout=timeout, sleep_duration=poll)
+    return (run.state or "UNKNOWN").upper()
+
+
+def validate_cron(cron: str) -> str:
+    fields = cron.split()
+    if len(fields) != 6:
+        raise ValueError(f"cron {cron!r}: KFP wants 6 fields (seconds minutes hours day-of-month month "
+                         f"day-of-week), e.g. '0 0 2 * * *' for 02:00 every day")
+    return " ".join(fields)
+
+
+def recurring_runs_named(client, experiment_id: str, name: str) -> list:
+    found = client.list_recurring_runs(experiment_id=experiment_id, page_size=100,
+                                       filter=_equals("display_name", name))
+    return [r for r in (found.recurring_runs or []) if r.display_name == name]
+
+
+def schedule(client, pipeline_name: str, experiment: str, name: str, cron: str, version: str | None,
+             params: dict[str, Any]) -> tuple[str, int]:
+    """Creates, or replaces, the recurring run `name`; returns (its id, how many it replaced)."""
+    cron = validate_cron(cron)
+    target = resolve(client, pipeline_name, version)
+    experiment_id = client.create_experiment(name=experiment).experiment_id
+    replaced = recurring_runs_named(client, experiment_id, name)
+    for old in replaced:
+        client.delete_recurring_run(old.recurring_run_id)
+    created = client.create_recurring_run(
+        experiment_id=experiment_id, job_name=name, description=f"{pipeline_name} {target.name} on '{cron}'",
+        cron_expression=cron, max_concurrency=1, no_catchup=True, pipeline_id=target.pipeline_id,
+        version_id=target.version_id, params=params, enabled=True)
+    return created.recurring_run_id, len(replaced)
+
+
+def unschedule(client, experiment: str, name: str) -> int:
+    """Deletes the recurring run(s) called `name`; returns how many."""
+    experiment_id = client.create_experiment(name=experiment).experiment_id
+    found = recurring_runs_named(client, experiment_id, name)
+    for old in found:
+        client.delete_recurring_run(old.recurring_run_id)
+    return len(found)
+
+
+def recent_runs(client, limit: int = 20) -> list[dict[str, str]]:
+    found = client.list_runs(page_size=limit, sort_by="created_at desc")
+    return [{"run_id": r.run_id, "name": r.display_name or "", "state": (r.state or "").upper(),
+             "created": str(r.created_at or ""), "finished": str(r.finished_at or "")}
+            for r in (found.runs or [])]
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """`name=value` pairs; numbers become numbers (the spec types them)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"parameter {item!r}: expected NAME=VALUE")
+        try:
+            params[name] = int(raw)
+        except ValueError:
+            try:
+                params[name] = float(raw)
+            except ValueError:
+                params[name] = raw
+    return params

@@ -1,0 +1,189 @@
+"""Kubeflow Pipelines adapter: the TFX pipeline as a KFP v2 pipeline spec for open-source KFP 2.x.
+
+TFX's own `KubeflowV2DagRunner` targets Vertex AI; its output does not run on open-source KFP
+(resolver nodes are rejected, ExampleGen's span driver never runs, see README). So the spec is
+built with the kfp SDK and compiled by kfp's compiler, with one container task per TFX node:
+
+    compile-ir   `openct compile-ir` with the run's parameters -> the TFX IR (an artifact)
+    <node>       `openct step --node <id> --run-id {{$.pipeline_job_uuid}}` for every TFX node,
+                 in the TFX DAG's order, each reading the IR, writing an HTML view
+
+Every node task runs TFX's portable launcher for one node (pipelines.runners.step), the code path
+of the local runner, against Kubeflow's ML Metadata service: resolvers, `{SPAN}` resolution, TFX
+caching and lineage behave as in local runs. KFP-level caching is off (TFX caches). The IR is
+compiled once per run, inside the run, because TFX runtime parameters cannot reach the resolver
+window or the Evaluator's thresholds; the run's parameters are therefore `openct` config flags.
+"""
+
+# No `from __future__ import annotations`: kfp reads the real annotations of component functions.
+import dataclasses
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from kfp import compiler, dsl, kubernetes
+
+from pipelines.config import REPO_ROOT, PipelineConfig
+
+PYTHON = ["python3", "-m", "pipelines.cli"]  # the image's venv python; the same locally
+# Run parameters shown in the KFP UI run form; each is the `openct` config field of that name.
+RUN_PARAMETERS = ("data_root", "window_spans", "train_steps", "min_auc", "min_accuracy", "max_auc_drop",
+                  "pipeline_root", "serving_dir")
+# Set when the spec is compiled (they shape the graph or the model, not a single run).
+COMPILE_TIME = ("pipeline_name", "dataset", "model_name", "span_months", "batch_size", "learning_rate",
+                "hidden_units", "early_stopping_patience", "analyzer_cache", "warm_start", "beam_args")
+
+# (cpu request, memory request, memory limit) per node; resolvers and the gate only query MLMD.
+RESOURCES = {
+    "CsvExampleGen": ("1", "1Gi", "3Gi"),
+    "StatisticsGen": ("1", "1Gi", "3Gi"),
+    "Transform": ("1", "2Gi", "6Gi"),
+    "Trainer": ("2", "2Gi", "6Gi"),
+    "Evaluator": ("1", "2Gi", "6Gi"),
+    "Pusher": ("250m", "512Mi", "2Gi"),
+}
+SMALL = ("250m", "512Mi", "1Gi")
+
+
+def project_version() -> str:
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+@dataclasses.dataclass(frozen=True)
+class KfpTarget:
+    """Where the compiled pipeline runs: image, storage and metadata service of the cluster."""
+
+    image: str = f"openct-pipeline:{project_version()}"  # `make image` builds and `kind load`s it
+    pipeline_pvc: str = "openct-pipeline"  # TFX pipeline root, spans, MLMD-independent files
+    pipeline_mount: str = "/mnt/openct"
+    models_pvc: str = "openct-models"  # pushed models, read by TF Serving
+    models_mount: str = "/mnt/models"
+    metadata: str = "grpc://metadata-grpc-service.kubeflow:8080"  # KFP's ML Metadata gRPC service
+    use_pvc: bool = True  # False for a cloud configuration (gs:// roots, no volumes)
+
+    def __post_init__(self) -> None:
+        name, _, tag = self.image.rpartition(":")
+        if "@sha256:" not in self.image and (not name or not tag or "/" in tag or tag == "latest"):
+            raise ValueError(f"image {self.image!r}: pin a tag (not 'latest') or a digest")
+
+    def defaults(self, config: PipelineConfig) -> dict[str, Any]:
+        """Run parameter defaults: the config's values, with paths on the cluster's volumes."""
+        values = {name: getattr(config, name) for name in RUN_PARAMETERS}
+        if self.use_pvc:
+            values.update(data_root=f"{self.pipeline_mount}/data", pipeline_root=f"{self.pipeline_mount}/tfx",
+                          serving_dir=self.models_mount)
+        return values
+
+
+def tfx_dag(config: PipelineConfig) -> dict[str, list[str]]:
+    """TFX node id -> upstream node ids, in the IR's topological order."""
+    from pipelines.pipeline import create_pipeline
+    from pipelines.runners.step import compile_ir
+
+    ir = compile_ir(create_pipeline(config))
+    return {n.pipeline_node.node_info.id: list(n.pipeline_node.upstream_nodes) for n in ir.nodes}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _constant_flags(config: PipelineConfig) -> list[str]:
+    args: list[str] = []
+    for name in COMPILE_TIME:
+        value = getattr(config, name)
+        if isinstance(value, bool):
+            args.append(_flag(name) if value else "--no-" + name.replace("_", "-"))
+        elif value != "":
+            args += [_flag(name), str(value)]
+    return args
+
+
+def _compile_ir_component(image: str, constants: list[str]):
+    @dsl.container_component
+    def compile_ir(data_root: str, span: int, window_spans: int, train_steps: int, min_auc: float,
+                   min_accuracy: float, max_auc_drop: float, pipeline_root: str, serving_dir: str,
+                   ir: dsl.Output[dsl.Artifact]):
+        """Compiles the TFX pipeline with this run's parameters into TFX IR."""
+        return dsl.ContainerSpec(image=image, command=[*PYTHON, "compile-ir"], args=[
+            "--out", ir.path, "--span", span, "--data-root", data_root, "--window-spans", window_spans,
+            "--train-steps", train_steps, "--min-auc", min_auc, "--min-accuracy", min_accuracy,
+            "--max-auc-drop", max_auc_drop, "--pipeline-root", pipeline_root, "--serving-dir", serving_dir,
+            *constants])
+
+    return compile_ir
+
+
+def _node_component(image: str, node_id: str):
+    def node(ir: dsl.Input[dsl.Artifact], metadata: str, view: dsl.Output[dsl.HTML]):
+        return dsl.ContainerSpec(image=image, command=[*PYTHON, "step"], args=[
+            "--ir", ir.path, "--node", node_id, "--run-id", dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            "--metadata", metadata, "--view", view.path])
+
+    node.__name__ = node.__qualname__ = node_id  # the component (and task) is named after the node
+    node.__doc__ = f"TFX node {node_id}, run by TFX's launcher (openct step)."
+    return dsl.container_component(node)
+
+
+def build_pipeline(config: PipelineConfig, target: KfpTarget):
+    """The kfp pipeline (a GraphComponent) for `config`, to compile with kfp's compiler."""
+    dag = tfx_dag(config)
+    defaults = target.defaults(config)
+    compile_component = _compile_ir_component(target.image, _constant_flags(config))
+    node_components = {node_id: _node_component(target.image, node_id) for node_id in dag}
+
+    def configure(task: dsl.PipelineTask, resources: tuple[str, str, str], models: bool = False) -> None:
+        cpu, memory, memory_limit = resources
+        task.set_caching_options(False)  # TFX decides what is cached, from ML Metadata
+        task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory_limit)
+        if target.use_pvc:
+            kubernetes.mount_pvc(task, pvc_name=target.pipeline_pvc, mount_path=target.pipeline_mount)
+            if models:
+                kubernetes.mount_pvc(task, pvc_name=target.models_pvc, mount_path=target.models_mount)
+
+    @dsl.pipeline(name=config.pipeline_name,
+                  description=f"openct continuous training: TFX pipeline '{config.pipeline_name}', "
+                              f"dataset {config.dataset}, one task per TFX node")
+    def kfp_pipeline(data_root: str = defaults["data_root"], span: int = 0,
+                     window_spans: int = defaults["window_spans"], train_steps: int = defaults["train_steps"],
+                     min_auc: float = defaults["min_auc"], min_accuracy: float = defaults["min_accuracy"],
+                     max_auc_drop: float = defaults["max_auc_drop"], pipeline_root: str = defaults["pipeline_root"],
+                     serving_dir: str = defaults["serving_dir"], metadata: str = target.metadata):
+        """Continuous training run over the newest span (or `span`).
+
+        Args:
+            data_root: Spans as <data_root>/span-<N>/data.csv.
+            span: Span to ingest; 0 means the newest under data_root.
+            window_spans: Train on the latest N spans that passed validation.
+            train_steps: Upper bound on training steps (early stopping may end sooner).
+            min_auc: Evaluator gate: absolute AUC lower bound (overall slice).
+            min_accuracy: Evaluator gate: absolute binary accuracy lower bound.
+            max_auc_drop: Evaluator gate: allowed AUC drop against the latest blessed model.
+            pipeline_root: TFX artifacts (a mounted volume, or gs:// in a cloud configuration).
+            serving_dir: Pushed models, <serving_dir>/<model>/<version>, read by TF Serving.
+            metadata: ML Metadata store: grpc://HOST:PORT or sqlite:///PATH.
+        """
+        compiled = compile_component(data_root=data_root, span=span, window_spans=window_spans,
+                                     train_steps=train_steps, min_auc=min_auc, min_accuracy=min_accuracy,
+                                     max_auc_drop=max_auc_drop, pipeline_root=pipeline_root,
+                                     serving_dir=serving_dir).set_display_name("compile TFX IR")
+        configure(compiled, SMALL)
+        tasks: dict[str, dsl.PipelineTask] = {}
+        for node_id, upstream in dag.items():
+            task = node_components[node_id](ir=compiled.outputs["ir"], metadata=metadata)
+            task.set_display_name(node_id)
+            for up in upstream:
+                task.after(tasks[up])
+            configure(task, RESOURCES.get(node_id, SMALL), models=node_id == "Pusher")
+            tasks[node_id] = task
+
+    return kfp_pipeline
+
+
+def compile_kfp(config: PipelineConfig, target: KfpTarget, out: str | Path) -> str:
+    """Writes the KFP pipeline spec (YAML, schema 2.1); returns its content hash (12 hex)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(build_pipeline(config, target), package_path=str(out))
+    return hashlib.sha256(out.read_bytes()).hexdigest()[:12]

@@ -1,0 +1,186 @@
+"""One HTML page per pipeline node: what a person looks at after a run.
+
+The same page is written by a local run (next to the run's outputs, linked from the summary) and
+by a Kubeflow task (as its `view` HTML output artifact, which the KFP UI renders). TFX alone shows
+nothing of statistics, anomalies or evaluation in the KFP UI. Statistics use TFDV's own Facets
+view (`get_statistics_html`); anomalies and metrics are plain tables: no notebook, no extension.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx.dsl.io import fileio
+
+from pipelines.summary import int_prop, str_prop
+
+Artifact = metadata_store_pb2.Artifact
+
+_STYLE = ("body{font-family:sans-serif;margin:1.2em}table{border-collapse:collapse;margin:.6em 0}"
+          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f3f3f3}"
+          ".bad{color:#b00020}.good{color:#0a7d28}code{font-size:90%}")
+
+
+def table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
+    return str(value)
+
+
+def page(title: str, sections: list[str]) -> str:
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_STYLE}</style></head><body><h2>{html.escape(title)}</h2>{''.join(sections)}</body></html>")
+
+
+def node_page(node_id: str, status: str, seconds: float, outputs: dict[str, list[Artifact]],
+              error: BaseException | None = None) -> str:
+    """The page of one node: status, outputs, and the node's own view (statistics, anomalies...)."""
+    klass = "bad" if status == "failed" else "good"
+    sections = [f"<p>status: <b class='{klass}'>{html.escape(status)}</b> in {seconds:.1f} s</p>"]
+    if error is not None:
+        sections.append(f"<pre class='bad'>{html.escape(str(error))}</pre>")
+    rows = [(key, a.id, a.uri, _props(a)) for key, arts in sorted(outputs.items()) for a in arts]
+    if rows:
+        sections.append(table(["output", "artifact id", "uri", "properties"], rows))
+    detail = _DETAIL.get(node_id)
+    if detail is not None:
+        try:
+            sections.append(detail(outputs, error))
+        except Exception as exc:  # noqa: BLE001 - a view must never fail the node it describes
+            sections.append(f"<p class='bad'>view unavailable: {html.escape(repr(exc))}</p>")
+    return page(f"{node_id}", sections)
+
+
+def _props(a: Artifact) -> str:
+    names = ("span", "split_names", "blessed", "pushed", "pushed_version", "pushed_destination")
+    shown = []
+    for name in names:
+        if name in a.custom_properties or name in a.properties:
+            value = int_prop(a, name) if name in ("span", "blessed", "pushed") else str_prop(a, name)
+            shown.append(f"{name}={value}")
+    return ", ".join(shown)
+
+
+def _statistics(outputs, error) -> str:
+    import tensorflow_data_validation as tfdv
+    from tensorflow_data_validation.utils import display_util
+
+    stats = outputs.get("statistics", [])
+    if not stats:
+        return ""
+    uri = stats[0].uri
+    splits = sorted(d.rstrip("/") for d in fileio.listdir(uri) if d.startswith("Split-")) if fileio.isdir(uri) else []
+    loaded = [tfdv.load_stats_binary(os.path.join(uri, s, "FeatureStats.pb")) for s in splits]
+    if not loaded:
+        return ""
+    if len(loaded) == 1:
+        return display_util.get_statistics_html(loaded[0], lhs_name=splits[0])
+    return display_util.get_statistics_html(loaded[0], loaded[1], lhs_name=splits[0], rhs_name=splits[1])
+
+
+def _anomalies(outputs, error) -> str:
+    from components.gate import list_anomalies, read_anomalies
+    from tfx.types import artifact_utils
+
+    arts = outputs.get("anomalies", [])
+    if not arts:
+        return ""
+    splits = artifact_utils.decode_split_names(str_prop(arts[0], "split_names") or '["train", "eval"]')
+    found = list_anomalies(read_anomalies(arts[0].uri, splits))
+    if not found:
+        return "<p class='good'>No anomalies against the curated schema.</p>"
+    return (f"<p class='bad'>{len(found)} anomalies: the validation gate stops this run.</p>"
+            + table(["split", "feature", "kind", "description"],
+                    [(a.split, a.feature, a.kind, a.description) for a in found]))
+
+
+def _gate(outputs, error) -> str:
+    from pipelines.summary import data_validation_error
+
+    gate_error = data_validation_error(error)
+    if gate_error is None:
+        return "<p class='good'>Data passed validation: the span may enter the training window.</p>"
+    return (f"<p class='bad'>Span {gate_error.span} blocked; Transform, Trainer and Pusher do not run.</p>"
+            + table(["split", "feature", "kind", "description"],
+                    [(a.split, a.feature, a.kind, a.description) for a in gate_error.anomalies]))
+
+
+def _evaluation(outputs, error) -> str:
+    import tensorflow_model_analysis as tfma
+
+    from pipelines.summary import SHOWN_METRICS, read_evaluation
+
+    arts = outputs.get("evaluation", [])
+    if not arts:
+        return ""
+    uri = arts[0].uri
+    metrics, failures = read_evaluation(uri)
+    blessing = outputs.get("blessing", [])
+    blessed = bool(blessing and int_prop(blessing[0], "blessed", 0))
+    parts = [f"<p>decision: <b class='{'good' if blessed else 'bad'}'>{'BLESSED' if blessed else 'NOT BLESSED'}</b></p>"]
+    models = [m for m in ("candidate", "baseline") if m in metrics]
+    parts.append(table(["metric (overall)", *models],
+                       [(n, *[metrics[m].get(n, "-") for m in models]) for n in SHOWN_METRICS
+                        if any(n in metrics[m] for m in models)]))
+    if failures:
+        parts.append("<p class='bad'>failed thresholds:</p><ul>"
+                     + "".join(f"<li>{html.escape(f)}</li>" for f in failures) + "</ul>")
+    rows = []
+    for per_slice in tfma.load_metrics(uri):
+        keys = per_slice.slice_key.single_slice_keys
+        if not keys:
+            continue
+        name = ",".join(f"{k.column}={k.int64_value or k.bytes_value.decode() or k.float_value}" for k in keys)
+        values = {kv.key.name: kv.value for kv in per_slice.metric_keys_and_values
+                  if not kv.key.model_name or kv.key.model_name == "candidate"}
+        rows.append((name, *[_metric(values.get(n)) for n in SHOWN_METRICS]))
+    if rows:
+        parts.append("<h3>slices (candidate)</h3>" + table(["slice", *SHOWN_METRICS], sorted(rows)))
+    return "".join(parts)
+
+
+def _metric(value) -> object:
+    if value is None:
+        return "-"
+    if value.HasField("double_value"):
+        return value.double_value.value
+    if value.HasField("bounded_value"):
+        return value.bounded_value.value.value
+    return "-"
+
+
+def _push(outputs, error) -> str:
+    arts = outputs.get("pushed_model", [])
+    if not arts:
+        return ""
+    if int_prop(arts[0], "pushed", 0):
+        return (f"<p class='good'>Pushed version {html.escape(str_prop(arts[0], 'pushed_version'))} to "
+                f"<code>{html.escape(str_prop(arts[0], 'pushed_destination'))}</code>.</p>")
+    return "<p class='bad'>Not pushed: the model was not blessed; the previous version keeps serving.</p>"
+
+
+_DETAIL = {
+    "StatisticsGen": _statistics,
+    "ExampleValidator": _anomalies,
+    "ValidationGate": _gate,
+    "Evaluator": _evaluation,
+    "Pusher": _push,
+}
+
+
+def write_view(path: str | Path, node_id: str, status: str, seconds: float,
+               outputs: dict[str, list[Artifact]], error: BaseException | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(node_page(node_id, status, seconds, outputs, error))
+    return path

@@ -1,0 +1,33 @@
+"""The HTML pages: escaped, and the gate's page lists each anomaly (no pipeline run needed)."""
+
+from __future__ import annotations
+
+from ml_metadata.proto import metadata_store_pb2
+
+from components.gate import Anomaly, DataValidationError
+from pipelines import views
+
+
+def test_gate_page_lists_each_anomaly_escaped():
+    error = RuntimeError("executor failed")
+    error.__cause__ = DataValidationError(7, [Anomaly("train", "fare", "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
+                                                       "<b>twelve dollars</b>")], "/x/anomalies")
+    page = views.node_page("ValidationGate", "failed", 1.5, {}, error)
+    assert "Span 7 blocked" in page and "ENUM_TYPE_UNEXPECTED_STRING_VALUES" in page
+    assert "&lt;b&gt;twelve dollars&lt;/b&gt;" in page and "<b>twelve" not in page
+
+
+def test_push_page_and_outputs_table(tmp_path):
+    pushed = metadata_store_pb2.Artifact(id=4, uri="/p/Pusher/pushed_model/9")
+    pushed.custom_properties["pushed"].int_value = 1
+    pushed.custom_properties["pushed_version"].string_value = "3"
+    pushed.custom_properties["pushed_destination"].string_value = "/srv/taxi/3"
+    path = views.write_view(tmp_path / "v" / "Pusher.html", "Pusher", "ran", 2.0, {"pushed_model": [pushed]})
+    page = path.read_text()
+    assert "Pushed version 3" in page and "/srv/taxi/3" in page and "/p/Pusher/pushed_model/9" in page
+
+
+def test_a_broken_view_does_not_fail_the_node():
+    evaluation = metadata_store_pb2.Artifact(id=1, uri="/does/not/exist")
+    page = views.node_page("Evaluator", "ran", 1.0, {"evaluation": [evaluation]})
+    assert "view unavailable" in page and "status: <b class='good'>ran</b>" in page

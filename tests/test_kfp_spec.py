@@ -1,0 +1,132 @@
+"""The compiled KFP pipeline spec (`make compile` -> build/pipeline.yaml), checked offline.
+
+A strict PipelineSpec parse alone accepts typos inside `deploymentSpec` (a Struct there), so the
+deployment and the Kubernetes platform config are parsed strictly into their own messages too.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from google.protobuf import json_format
+from kfp import components
+from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from pipelines.config import PipelineConfig
+from pipelines.runners.kubeflow import RUN_PARAMETERS, KfpTarget, compile_kfp, tfx_dag
+from tests import kfp_spec
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    path = kfp_spec.compile_default()
+    spec, platform = kfp_spec.load(path)
+    return path, spec, platform
+
+
+def strict(message_type, value: dict):
+    return json_format.ParseDict(value, message_type(), ignore_unknown_fields=False)
+
+
+def test_strict_protobuf_parse(compiled):
+    _, spec, platform = compiled
+    parsed = strict(pipeline_spec_pb2.PipelineSpec, spec)
+    assert parsed.schema_version == "2.1.0"
+    strict(pipeline_spec_pb2.PipelineDeploymentConfig, spec["deploymentSpec"])
+    strict(pipeline_spec_pb2.PlatformSpec, platform)
+    for executor in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
+        strict(k8s_pb2.KubernetesExecutorConfig, executor)
+
+
+def test_strict_parse_catches_a_typo_in_the_deployment(compiled):
+    _, spec, _ = compiled
+    broken = copy.deepcopy(spec)
+    executor = next(iter(broken["deploymentSpec"]["executors"].values()))
+    executor["container"]["imagee"] = executor["container"].pop("image")
+    strict(pipeline_spec_pb2.PipelineSpec, broken)  # the Struct hides the typo...
+    with pytest.raises(json_format.ParseError, match="imagee"):  # ...the deployment parse does not
+        strict(pipeline_spec_pb2.PipelineDeploymentConfig, broken["deploymentSpec"])
+
+
+def test_every_reference_resolves(compiled):
+    _, spec, platform = compiled
+    executors = spec["deploymentSpec"]["executors"]
+    for name, task in kfp_spec.root_tasks(spec).items():
+        assert task["componentRef"]["name"] in spec["components"], name
+        for dep in task.get("dependentTasks", []):
+            assert dep in kfp_spec.root_tasks(spec), (name, dep)
+        for art in task.get("inputs", {}).get("artifacts", {}).values():
+            producer = art["taskOutputArtifact"]["producerTask"]
+            assert producer in task["dependentTasks"], (name, producer)
+    for name, component in spec["components"].items():
+        assert component["executorLabel"] in executors, name
+    for label in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]:
+        assert label in executors, label
+
+
+def test_task_dag_is_the_tfx_dag(compiled):
+    _, spec, _ = compiled
+    tasks = kfp_spec.root_tasks(spec)
+    by_node = {kfp_spec.node_of(spec, t): name for name, t in tasks.items() if kfp_spec.node_of(spec, t)}
+    dag = tfx_dag(PipelineConfig())
+    assert set(by_node) == set(dag)
+    for node, upstream in dag.items():
+        deps = set(tasks[by_node[node]]["dependentTasks"])
+        assert deps == {by_node[u] for u in upstream} | {kfp_spec.COMPILE_TASK}, node
+        assert tasks[by_node[node]]["taskInfo"]["name"] == node
+    assert "dependentTasks" not in tasks[kfp_spec.COMPILE_TASK]
+    kfp_spec.topological(tasks)  # acyclic
+
+
+def test_images_pinned_caching_off_resources_set(compiled):
+    _, spec, _ = compiled
+    for name, task in kfp_spec.root_tasks(spec).items():
+        assert not task.get("cachingOptions", {}).get("enableCache", False), name
+        container = kfp_spec.container_of(spec, task)
+        image = container["image"]
+        assert not image.endswith(":latest") and (":" in image.rsplit("/", 1)[-1] or "@sha256:" in image), image
+        resources = container["resources"]
+        assert {"resourceCpuRequest", "resourceMemoryRequest", "resourceMemoryLimit"} <= set(resources), name
+
+
+def test_run_parameters_in_the_ui_form(compiled):
+    _, spec, _ = compiled
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(RUN_PARAMETERS) | {"span", "metadata"} == set(params)
+    assert all(p.get("description") for p in params.values())
+    assert params["window_spans"]["defaultValue"] == PipelineConfig().window_spans
+    # Every run parameter reaches the compile task, which builds this run's TFX IR from them.
+    compile_args = kfp_spec.container_of(spec, kfp_spec.root_tasks(spec)[kfp_spec.COMPILE_TASK])["args"]
+    for name in RUN_PARAMETERS:
+        flag = "--" + name.replace("_", "-")
+        assert compile_args[compile_args.index(flag) + 1] == f"{{{{$.inputs.parameters['{name}']}}}}"
+
+
+def test_kfp_loads_it_as_a_component(compiled):
+    path, _, _ = compiled
+    component = components.load_component_from_file(str(path))
+    assert component.name == PipelineConfig().pipeline_name
+
+
+def test_same_sources_same_bytes(compiled, tmp_path):
+    path, _, _ = compiled
+    again = tmp_path / "again.yaml"
+    kfp_spec.compile_default(again)
+    assert again.read_bytes() == path.read_bytes()
+
+
+def test_cloud_target_has_no_volumes(tmp_path):
+    out = tmp_path / "cloud.yaml"
+    compile_kfp(PipelineConfig(pipeline_root="gs://bucket/openct"), KfpTarget(use_pvc=False), out)
+    spec, platform = kfp_spec.load(out)
+    assert platform == {}
+    assert spec["root"]["inputDefinitions"]["parameters"]["pipeline_root"]["defaultValue"] == "gs://bucket/openct"
+
+
+def test_unpinned_image_is_refused():
+    for image in ("openct-pipeline", "openct-pipeline:latest", "registry:5000/openct"):
+        with pytest.raises(ValueError, match="pin a tag"):
+            KfpTarget(image=image)
+    KfpTarget(image="registry:5000/openct@sha256:" + "0" * 64)
