@@ -32,10 +32,20 @@ CRON ?= 0 0 2 * * *
 export OPENCT_GIT_COMMIT := $(shell git rev-parse --short=10 HEAD 2>/dev/null)
 override KFP_RUN_FLAGS := --experiment $(EXPERIMENT) $(if $(VERSION),--version $(VERSION)) $(foreach p,$(PARAMS),--param $(p))
 
-.PHONY: help env run spans schema test test-unit bench lock clean compile upload submit schedule unschedule runs
+# kind deployment: make e2e (cluster kfp image deploy compile upload submit serve-test schedule)
+KIND_CLUSTER := openct
+KIND_VOLUMES := $(abspath build/kind-volumes)
+VERSION_TAG := $(shell sed -nE 's/^version = "([^"]+)"/\1/p' pyproject.toml)
+PIPELINE_IMAGE := $(or $(IMAGE),openct-pipeline:$(VERSION_TAG))
+SERVICE_ACCOUNT ?= openct-pipeline
+PVC ?= yes
+NEED := deploy/need.sh
+
+.PHONY: help env run spans schema test test-unit bench lock clean compile upload submit schedule unschedule runs \
+	cluster kfp image deploy ui serve-test e2e down
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 env: ## Build (once) and show the Python environment
 	@$(ENV)
@@ -59,23 +69,70 @@ test-unit: ## Unit tests only (no end-to-end pipeline runs)
 bench: ## Benchmark against TFX's stock taxi example; writes build/bench.json
 	@$(PY) -m pipelines.bench
 
-compile: ## Compile the pipeline into a KFP v2 spec: build/pipeline.yaml (IMAGE=name:tag to override)
-	@$(OPENCT) compile --out build/pipeline.yaml $(if $(IMAGE),--image $(IMAGE))
+compile: ## Compile the pipeline into a KFP v2 spec: build/pipeline.yaml (IMAGE=name:tag, PVC=no for gs://)
+	@$(OPENCT) compile --out build/pipeline.yaml --image $(PIPELINE_IMAGE) $(if $(filter no,$(PVC)),--no-pvc)
 
 upload: compile ## Upload build/pipeline.yaml to KFP at KFP_HOST as version <commit>-<hash> (idempotent)
 	@$(OPENCT) upload --spec build/pipeline.yaml
 
 submit: ## Start a KFP run (EXPERIMENT, VERSION, PARAMS="k=v ..."; WAIT=1 follows it to the end)
-	@$(OPENCT) submit $(KFP_RUN_FLAGS) $(if $(WAIT),--wait)
+	@$(OPENCT) submit $(KFP_RUN_FLAGS) --service-account $(SERVICE_ACCOUNT) $(if $(WAIT),--wait)
 
 schedule: ## Create or replace the recurring run SCHEDULE_NAME on CRON (6 fields), VERSION or newest
-	@$(OPENCT) schedule $(KFP_RUN_FLAGS) --name $(SCHEDULE_NAME) --cron "$(CRON)"
+	@$(OPENCT) schedule $(KFP_RUN_FLAGS) --service-account $(SERVICE_ACCOUNT) --name $(SCHEDULE_NAME) --cron "$(CRON)"
 
 unschedule: ## Delete the recurring run SCHEDULE_NAME
 	@$(OPENCT) unschedule --experiment $(EXPERIMENT) --name $(SCHEDULE_NAME)
 
 runs: ## List recent KFP runs and their states
 	@$(OPENCT) runs
+
+cluster: ## Create the kind cluster 'openct' (Kubernetes 1.32, ports 8080 and 8501, build/kind-volumes)
+	@$(NEED) docker kind kubectl
+	@mkdir -p $(KIND_VOLUMES)/pipeline/data $(KIND_VOLUMES)/models && chmod -R a+rwX $(KIND_VOLUMES)
+	@sed 's|KIND_VOLUMES|$(KIND_VOLUMES)|' deploy/kind-cluster.yaml > build/kind-cluster.yaml
+	@if kind get clusters | grep -qx $(KIND_CLUSTER); then echo "kind cluster '$(KIND_CLUSTER)' exists"; \
+	else kind create cluster --config build/kind-cluster.yaml --wait 180s; fi
+
+kfp: ## Install Kubeflow Pipelines 2.17.0 standalone (kustomize/kfp) and wait until it is ready
+	@$(NEED) kubectl cluster
+	kubectl apply -k kustomize/kfp/cluster-scoped
+	kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
+	kubectl apply -k kustomize/kfp
+	kubectl -n kubeflow wait --for=condition=Available --timeout=1200s deployment --all
+	@echo "KFP is ready: http://localhost:8080"
+
+image: ## Build the pipeline image (deploy/Dockerfile, from requirements.lock) and load it into kind
+	@$(NEED) docker kind
+	docker build -f deploy/Dockerfile -t $(PIPELINE_IMAGE) --build-arg VERSION=$(VERSION_TAG) \
+	  --build-arg REVISION=$(OPENCT_GIT_COMMIT) .
+	kind load docker-image $(PIPELINE_IMAGE) --name $(KIND_CLUSTER)
+
+deploy: ## Apply our layer (volumes, RBAC, TF Serving: kustomize/overlays/kind); cut spans onto the data volume
+	@$(NEED) kubectl cluster
+	kubectl apply -k kustomize/overlays/kind
+	@$(OPENCT) spans --data-root $(KIND_VOLUMES)/pipeline/data
+	@chmod -R a+rwX $(KIND_VOLUMES)
+
+ui: ## Show the KFP UI address (port-forward it when the kind port mapping is not there)
+	@$(NEED) kubectl cluster
+	@if curl -fsS -o /dev/null http://localhost:8080/apis/v2beta1/healthz; then echo "KFP UI: http://localhost:8080"; \
+	else echo "port-forwarding the KFP UI to http://localhost:8080 (Ctrl-C to stop)"; \
+	kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80; fi
+
+serve-test: ## Predictions from TF Serving (localhost:8501) on real rows of the newest span
+	@$(NEED) kubectl cluster
+	kubectl -n openct wait --for=condition=Available --timeout=300s deployment/tf-serving
+	@$(OPENCT) predict --url http://localhost:8501 --data-root $(KIND_VOLUMES)/pipeline/data
+
+e2e: ## All of it on kind: cluster, KFP, image, deploy, upload, a finished run, a prediction, a schedule
+	$(MAKE) cluster kfp image deploy upload
+	$(MAKE) submit WAIT=1
+	$(MAKE) serve-test schedule runs
+
+down: ## Delete the kind cluster (build/kind-volumes, with spans and models, is kept)
+	@$(NEED) kind
+	kind delete cluster --name $(KIND_CLUSTER)
 
 lock: ## Re-resolve pyproject.toml into requirements.lock (in the target userland)
 	@$(ENV) --relock

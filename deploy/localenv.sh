@@ -141,6 +141,11 @@ bwrap_in() {
     case "$p" in "$repo"|"$repo"/*|/tmp/*) continue ;; esac
     [ -e "$p" ] && binds+=(--bind "$p" "$p")
   done
+  # The host's kubectl (a static Go binary) for the offline manifest tests: Debian ships none.
+  local kubectl
+  if kubectl=$(command -v kubectl 2>/dev/null); then
+    binds+=(--ro-bind "$(readlink -f "$kubectl")" /usr/local/bin/kubectl)
+  fi
   mkdir -p "$cache/pip"
   exec bwrap --bind "$root" / --proc /proc --dev /dev \
     --ro-bind /etc/resolv.conf /etc/resolv.conf \

@@ -7,6 +7,7 @@
     openct step --ir FILE --node ID --run-id R   one node, in this process (an orchestrator task)
     openct compile [--out build/pipeline.yaml]     the KFP v2 pipeline spec for Kubeflow Pipelines
     openct upload | submit [--wait] | schedule | unschedule | runs     Kubeflow Pipelines ($KFP_HOST)
+    openct predict [--url http://localhost:8501]   TF Serving predictions on rows of the newest span
 
 Exit codes of `run`: 0 pushed / not blessed / unchanged, 1 failed, 3 stopped by the data gate.
 """
@@ -169,7 +170,7 @@ def cmd_upload(config, args) -> int:
 def cmd_submit(config, args) -> int:
     kfp_client, host, client = _kfp(args)
     run_id, link = kfp_client.submit(client, host, config.pipeline_name, args.experiment, args.version,
-                                     kfp_client.parse_params(args.param), args.run_name)
+                                     kfp_client.parse_params(args.param), args.run_name, args.service_account)
     print(f"run {run_id} started in experiment '{args.experiment}': {link}", flush=True)
     if not args.wait:
         return 0
@@ -181,7 +182,7 @@ def cmd_submit(config, args) -> int:
 def cmd_schedule(config, args) -> int:
     kfp_client, host, client = _kfp(args)
     job_id, replaced = kfp_client.schedule(client, config.pipeline_name, args.experiment, args.name, args.cron,
-                                           args.version, kfp_client.parse_params(args.param))
+                                           args.version, kfp_client.parse_params(args.param), args.service_account)
     print(f"recurring run '{args.name}' ({args.cron}, one at a time, no catch-up): {job_id}"
           + (f" (replaced {replaced})" if replaced else "") + f"\n  {host}/#/recurringrun/details/{job_id}")
     return 0
@@ -205,6 +206,31 @@ def cmd_runs(config, args) -> int:
     return 0
 
 
+def cmd_predict(config, args) -> int:
+    import urllib.error
+
+    from pipelines import serving
+
+    spec = config.spec
+    try:
+        path, rows = serving.sample_rows(config.data_root, args.rows)
+        types = serving.feature_types(spec)
+        body = serving.predict_body([serving.example_bytes(r, spec, types) for r in rows])
+        predictions = serving.predict(args.url, config.served_model_name, body)
+    except (OSError, urllib.error.URLError, KeyError, ValueError) as exc:
+        print(f"error: prediction from {args.url} (model {config.served_model_name}) failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{len(predictions)} predictions from {args.url}/v1/models/{config.served_model_name} for rows of {path}:")
+    label = spec.label
+    for row, prediction in zip(rows, predictions):
+        value = prediction[0] if isinstance(prediction, list) else prediction
+        print(f"  p({label.name})={value:.3f}   {label.column}={row.get(label.column, '')}"
+              + (f" {label.relative_to}={row.get(label.relative_to, '')}" if label.relative_to else ""))
+    valid = len(predictions) == len(rows) and all(
+        0.0 <= (p[0] if isinstance(p, list) else p) <= 1.0 for p in predictions)
+    return 0 if valid else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pipelines.config import PipelineConfig
 
@@ -223,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         "schedule": (cmd_schedule, "create or replace a recurring run (6-field cron)"),
         "unschedule": (cmd_unschedule, "delete a recurring run by name"),
         "runs": (cmd_runs, "list recent runs on Kubeflow Pipelines"),
+        "predict": (cmd_predict, "ask TF Serving for predictions on rows of the newest span"),
     }
     for name, (fn, help_text) in commands.items():
         p = sub.add_parser(name, help=help_text)
@@ -260,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--version", default=None, help="pipeline version name (default: the newest)")
             p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                            help="run parameter, repeatable (e.g. --param train_steps=500)")
+            p.add_argument("--service-account", default=None,
+                           help="Kubernetes service account of the run's pods (kind: openct-pipeline)")
         if name == "upload":
             p.add_argument("--spec", default="build/pipeline.yaml", help="compiled pipeline (make compile)")
             p.add_argument("--version", default=None, help="version name (default: <git commit>-<spec hash>)")
@@ -274,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--cron", default="0 0 2 * * *", help="6-field cron (default 02:00 daily)")
         if name == "runs":
             p.add_argument("--limit", type=int, default=20)
+        if name == "predict":
+            p.add_argument("--url", default="http://localhost:8501", help="TF Serving REST address")
+            p.add_argument("--rows", type=int, default=3, help="how many rows of the newest span")
     return parser
 
 

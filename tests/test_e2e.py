@@ -6,6 +6,7 @@ first run -> cached rerun -> new span -> bad spans -> worse model.
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import subprocess
@@ -13,8 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
 from components.pusher import served_versions
+from pipelines import serving
 from pipelines.config import REPO_ROOT, PipelineConfig
 from pipelines.features import CHICAGO_TAXI
 from pipelines.runners.local import run_local
@@ -85,6 +88,14 @@ def test_1_first_run_trains_blesses_and_pushes_version_1(world):
     assert "Pushed version 1" in (views / "Pusher.html").read_text()
     assert "BLESSED" in (views / "Evaluator.html").read_text()
     assert (views / "ingest-span-1" / "StatisticsGen.html").is_file()
+    # The body `openct predict` sends to TF Serving is what the pushed model's signature accepts.
+    _, rows = serving.sample_rows(world.config.data_root, 5)
+    body = serving.predict_body([serving.example_bytes(r, CHICAGO_TAXI, serving.feature_types(CHICAGO_TAXI))
+                                 for r in rows])
+    examples = [base64.b64decode(i["examples"]["b64"]) for i in body["instances"]]
+    served = tf.saved_model.load(str(world.serving / "1")).signatures[body["signature_name"]]
+    probabilities = served(examples=tf.constant(examples))["probabilities"].numpy()
+    assert probabilities.shape == (5, 1) and ((probabilities >= 0) & (probabilities <= 1)).all()
 
 
 def test_2_rerun_without_new_data_is_cached_and_pushes_nothing(world):

@@ -51,8 +51,9 @@ def test_submit_waits_and_reports_the_outcome(kfp, spec_path, capsys):
     fake, url = kfp
     openct(url, "upload", "--spec", str(spec_path))
     assert openct(url, "submit", "--param", "train_steps=500", "--param", "data_root=/mnt/openct/data",
-                  "--wait", "--poll", "0.05") == 0
+                  "--service-account", "openct-pipeline", "--wait", "--poll", "0.05") == 0
     run = next(iter(fake.runs.values()))
+    assert run["service_account"] == "openct-pipeline"
     assert run["runtime_config"]["parameters"] == {"train_steps": 500, "data_root": "/mnt/openct/data"}
     newest = max(fake.versions.values(), key=lambda v: v["created_at"])
     assert run["pipeline_version_reference"]["pipeline_version_id"] == newest["pipeline_version_id"]

@@ -100,12 +100,14 @@ def resolve(client, pipeline_name: str, version: str | None) -> Version:
 
 
 def submit(client, host: str, pipeline_name: str, experiment: str, version: str | None,
-           params: dict[str, Any], run_name: str | None = None) -> tuple[str, str]:
+           params: dict[str, Any], run_name: str | None = None,
+           service_account: str | None = None) -> tuple[str, str]:
     """Starts a run; returns (run id, UI link)."""
     target = resolve(client, pipeline_name, version)
     experiment_id = client.create_experiment(name=experiment).experiment_id  # gets it if it exists
     run = client.run_pipeline(experiment_id=experiment_id, job_name=run_name or f"{pipeline_name} {target.name}",
-                              pipeline_id=target.pipeline_id, version_id=target.version_id, params=params)
+                              pipeline_id=target.pipeline_id, version_id=target.version_id, params=params,
+                              service_account=service_account or None)
     return run.run_id, f"{host}/#/runs/details/{run.run_id}"
 
 
@@ -130,7 +132,7 @@ def recurring_runs_named(client, experiment_id: str, name: str) -> list:
 
 
 def schedule(client, pipeline_name: str, experiment: str, name: str, cron: str, version: str | None,
-             params: dict[str, Any]) -> tuple[str, int]:
+             params: dict[str, Any], service_account: str | None = None) -> tuple[str, int]:
     """Creates, or replaces, the recurring run `name`; returns (its id, how many it replaced)."""
     cron = validate_cron(cron)
     target = resolve(client, pipeline_name, version)
@@ -141,7 +143,7 @@ def schedule(client, pipeline_name: str, experiment: str, name: str, cron: str, 
     created = client.create_recurring_run(
         experiment_id=experiment_id, job_name=name, description=f"{pipeline_name} {target.name} on '{cron}'",
         cron_expression=cron, max_concurrency=1, no_catchup=True, pipeline_id=target.pipeline_id,
-        version_id=target.version_id, params=params, enabled=True)
+        version_id=target.version_id, params=params, enabled=True, service_account=service_account or None)
     return created.recurring_run_id, len(replaced)
 
 

@@ -1,0 +1,73 @@
+"""Prediction requests to TF Serving, built from real rows of a span.
+
+The served model's `serving_default` signature takes serialized tf.Examples without the label
+(pipelines.models.model). TF Serving's REST API carries binary inputs as {"b64": ...}; feature
+types come from the curated schema, so a row is encoded exactly as ExampleGen would encode it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from pipelines.features import DatasetSpec
+from pipelines.spans import SPAN_FILE, existing_spans, read_rows
+
+
+def feature_types(spec: DatasetSpec) -> dict[str, str]:
+    """Column -> 'INT' | 'FLOAT' | 'BYTES' from the curated schema."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = text_format.Parse(spec.schema_path().read_text(), schema_pb2.Schema())
+    return {f.name: schema_pb2.FeatureType.Name(f.type) for f in schema.feature}
+
+
+def example_bytes(row: dict[str, str], spec: DatasetSpec, types: dict[str, str]) -> bytes:
+    """A serialized tf.Example of the row's serving features (empty values left out, as in CSV)."""
+    import tensorflow as tf
+
+    feature = {}
+    for column in spec.feature_columns:
+        value = row.get(column, "")
+        if value == "":
+            continue
+        kind = types.get(column, "BYTES")
+        if kind == "INT":
+            feature[column] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(float(value))]))
+        elif kind == "FLOAT":
+            feature[column] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+        else:
+            feature[column] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def predict_body(examples: list[bytes]) -> dict[str, Any]:
+    """TF Serving REST `:predict` body for the `examples` input of serving_default."""
+    return {"signature_name": "serving_default",
+            "instances": [{"examples": {"b64": base64.b64encode(e).decode()}} for e in examples]}
+
+
+def sample_rows(data_root: str, count: int) -> tuple[Path, list[dict[str, str]]]:
+    """The first `count` rows of the newest span."""
+    spans = existing_spans(data_root)
+    if not spans:
+        raise FileNotFoundError(f"no spans under {data_root}")
+    path = Path(data_root) / f"span-{spans[-1]}" / SPAN_FILE
+    header, rows = read_rows(path)
+    out = []
+    for _, values in rows:
+        out.append(dict(zip(header, values)))
+        if len(out) == count:
+            break
+    return path, out
+
+
+def predict(url: str, model: str, body: dict[str, Any], timeout: float = 30.0) -> list:
+    request = urllib.request.Request(f"{url.rstrip('/')}/v1/models/{model}:predict",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - a user-given URL
+        return json.loads(response.read())["predictions"]
