@@ -41,7 +41,7 @@ SERVICE_ACCOUNT ?= openct-pipeline
 PVC ?= yes
 NEED := deploy/need.sh
 
-.PHONY: help env run spans schema test test-unit bench lock clean compile upload submit schedule unschedule runs \
+.PHONY: help env run spans schema test test-unit bench replay lock clean compile upload submit schedule unschedule runs \
 	cluster kfp image deploy ui serve-test e2e down
 
 help: ## List the targets
@@ -65,6 +65,9 @@ test: ## All tests: unit and end-to-end (the command CI runs)
 
 test-unit: ## Unit tests only (no end-to-end pipeline runs)
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+replay: ## Replay the taxi spans one at a time with trigger (a corrupted and a drifted span); timeline PNG
+	@$(OPENCT) replay $(RUN_ARGS)
 
 bench: ## Benchmark against TFX's stock taxi example; writes build/bench.json
 	@$(PY) -m pipelines.bench
@@ -123,7 +126,8 @@ ui: ## Show the KFP UI address (port-forward it when the kind port mapping is no
 serve-test: ## Predictions from TF Serving (localhost:8501) on real rows of the newest span
 	@$(NEED) kubectl cluster
 	kubectl -n openct wait --for=condition=Available --timeout=300s deployment/tf-serving
-	@$(OPENCT) predict --url http://localhost:8501 --data-root $(KIND_VOLUMES)/pipeline/data
+	@$(OPENCT) predict --url http://localhost:8501 --data-root $(KIND_VOLUMES)/pipeline/data \
+		--serving-dir $(KIND_VOLUMES)/models  # request logs beside the models: the CronJob checks skew
 
 e2e: ## All of it on kind: cluster, KFP, image, deploy, upload, a finished run, a prediction, a schedule
 	$(MAKE) cluster kfp image deploy upload

@@ -8,6 +8,8 @@
     openct compile [--out build/pipeline.yaml]     the KFP v2 pipeline spec for Kubeflow Pipelines
     openct upload | submit [--wait] | schedule | unschedule | runs     Kubeflow Pipelines ($KFP_HOST)
     openct predict [--url http://localhost:8501]   TF Serving predictions on rows of the newest span
+    openct trigger [--kfp] | status | history      continuous training from ML Metadata
+    openct replay                                  the spans arrive one by one; a timeline (PNG, table)
 
 Exit codes of `run`: 0 pushed / not blessed / unchanged, 1 failed, 3 stopped by the data gate.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 
 EXIT_FAILED, EXIT_BLOCKED = 1, 3
 KFP_COMMANDS = ("upload", "submit", "schedule", "unschedule", "runs")
+ONE_LINE_ERRORS = (*KFP_COMMANDS, "trigger", "status", "history", "replay")  # errors the user can fix
 
 
 def _quiet_libraries(verbose: bool) -> None:
@@ -78,11 +81,16 @@ def cmd_run(config, args) -> int:
 
     if not args.no_prepare:
         _prepare_spans(config)
+    return _run_and_report(config, args, run_local, trigger="manual")
+
+
+def _run_and_report(config, args, run_local, trigger: str) -> int:
+    """A local run with progress lines and the summary; the exit code says how it ended."""
     print(f"pipeline '{config.pipeline_name}': dataset {config.spec.name}, window {config.window_spans} spans, "
           f"metadata {config.metadata}", flush=True)
-    summary = run_local(config, progress=_progress)
+    summary = run_local(config, progress=_progress, trigger=trigger)
     print(summary.format(), flush=True)
-    if args.summary_json:
+    if getattr(args, "summary_json", None):
         Path(args.summary_json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.summary_json).write_text(summary.to_json())
     if summary.status == "blocked":
@@ -91,6 +99,95 @@ def cmd_run(config, args) -> int:
     if not summary.ok:
         print(f"error: run failed: {summary.reason}", file=sys.stderr)
         return EXIT_FAILED
+    return 0
+
+
+def cmd_trigger(config, args) -> int:
+    from pipelines import triggers
+
+    enabled = tuple(r.strip() for r in args.on.split(",") if r.strip())
+    unknown = set(enabled) - set(triggers.REASONS)
+    if unknown:
+        raise ValueError(f"--on {args.on!r}: unknown {sorted(unknown)}; choose from {', '.join(triggers.REASONS)}")
+    decision = triggers.decide(config, args.metadata, enabled)
+    print(f"trigger: {decision.reason}", flush=True)
+    if not decision.start:
+        return 0
+    if args.kfp:
+        kfp_client, host, client = _kfp(args)
+        active = triggers.active_runs(client)
+        if active:
+            print(f"trigger: {len(active)} KFP run(s) still active ({active[0]['run_id']}): nothing started")
+            return 0
+        run_id, link = kfp_client.submit(client, host, config.pipeline_name, args.experiment, args.version,
+                                         {"span": decision.span}, decision.trigger, args.service_account)
+        print(f"trigger: started KFP run {run_id} on span {decision.span}: {link}")
+        return 0
+    from pipelines.runners.local import run_local
+
+    return _run_and_report(config, args, run_local, trigger=decision.trigger)
+
+
+def cmd_replay(config, args) -> int:
+    import datetime as dt
+    import functools
+
+    from pipelines.replay import replay, write_timeline
+    from pipelines.runners.local import run_local
+
+    out = Path(args.out or Path(config.pipeline_root).parent / "replay" / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    scratch = config.replace(data_root=str(out / "data"), pipeline_root=str(out / "pipeline"),
+                             serving_dir=str(out / "serving"), metadata_path="")
+    print(f"replay into {out}: spans arrive one at a time, each followed by `openct trigger`", flush=True)
+    started = time.monotonic()
+    timeline = replay(scratch, args.corrupt_at or None, args.drift_at or None, args.upto,
+                      report=lambda line: print(line, flush=True), run=functools.partial(run_local, progress=_progress))
+    files = write_timeline(timeline, out, scratch)
+    print(files[1].read_text())
+    print(f"replay: {len(timeline)} arrivals, {sum(a.started for a in timeline)} runs, "
+          f"{time.monotonic() - started:.0f} s; timeline: {', '.join(map(str, files))}")
+    return 0
+
+
+def _store(config, args) -> str:
+    from pipelines import triggers
+
+    uri = triggers.store_uri(config, args.metadata)
+    if uri is None:
+        raise FileNotFoundError(f"no ML Metadata store at {config.metadata}: nothing has run yet")
+    return uri
+
+
+def cmd_status(config, args) -> int:
+    from components.pusher import served_versions
+    from pipelines import lineage
+    from pipelines.summary import span_ranges
+
+    served = served_versions(config.model_serving_dir)
+    with lineage.open_store(_store(config, args)) as store:
+        records = lineage.models(store, served[-1] if served else None)
+    print(f"{'model':>6} {'trained':<19} {'spans':<10} {'auc':>7} {'accuracy':>8} {'blessed':<8} {'pushed':<26} serving")
+    for m in records:
+        pushed = f"v{m.pushed_version} {m.pushed_at:%Y-%m-%d %H:%M:%S}" if m.pushed_version else "-"
+        blessed = "-" if m.blessed is None else ("yes" if m.blessed else "no")
+        auc, acc = m.metrics.get("auc"), m.metrics.get("binary_accuracy")
+        print(f"{m.model_id:>6} {m.created:%Y-%m-%d %H:%M:%S} {span_ranges(m.spans):<10} "
+              f"{'-' if auc is None else f'{auc:.4f}':>7} {'-' if acc is None else f'{acc:.4f}':>8} "
+              f"{blessed:<8} {pushed:<26} {'<- serving' if m.serving else ''}")
+    print(f"serving: {f'version {served[-1]} under {config.model_serving_dir}' if served else 'nothing'}")
+    return 0
+
+
+def cmd_history(config, args) -> int:
+    from pipelines import lineage
+    from pipelines.summary import span_ranges
+
+    with lineage.open_store(_store(config, args)) as store:
+        records = lineage.runs(store, config.pipeline_name)
+    width = max([len("trigger"), *(len(r.trigger) for r in records)])
+    print(f"{'started':<19} {'seconds':>8} {'trigger':<{width}} {'ingested':<9} outcome")
+    for r in records:
+        print(f"{r.started:%Y-%m-%d %H:%M:%S} {r.seconds:8.1f} {r.trigger:<{width}} {span_ranges(r.spans):<9} {r.outcome}")
     return 0
 
 
@@ -215,19 +312,23 @@ def cmd_predict(config, args) -> int:
     try:
         path, rows = serving.sample_rows(config.data_root, args.rows)
         types = serving.feature_types(spec)
-        body = serving.predict_body([serving.example_bytes(r, spec, types) for r in rows])
-        predictions = serving.predict(args.url, config.served_model_name, body)
+        examples = [serving.example_bytes(r, spec, types) for r in rows]
+        version = serving.serving_version(args.url, config.served_model_name)
+        predictions = serving.predict(args.url, config.served_model_name, serving.predict_body(examples))
     except (OSError, urllib.error.URLError, KeyError, ValueError) as exc:
         print(f"error: prediction from {args.url} (model {config.served_model_name}) failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{len(predictions)} predictions from {args.url}/v1/models/{config.served_model_name} for rows of {path}:")
+    if args.log_requests:
+        logged = serving.log_requests(config.serving_dir, config.served_model_name, version, examples)
+        print(f"request log (for the skew check of `openct trigger`): {logged}")
+    print(f"{len(predictions)} predictions from {args.url}/v1/models/{config.served_model_name} (version {version}) "
+          f"for rows of {path}:")
     label = spec.label
-    for row, prediction in zip(rows, predictions):
-        value = prediction[0] if isinstance(prediction, list) else prediction
+    probabilities = [p[0] if isinstance(p, list) else p for p in predictions]  # [batch, 1] -> [batch]
+    for row, value in zip(rows, probabilities):
         print(f"  p({label.name})={value:.3f}   {label.column}={row.get(label.column, '')}"
               + (f" {label.relative_to}={row.get(label.relative_to, '')}" if label.relative_to else ""))
-    valid = len(predictions) == len(rows) and all(
-        0.0 <= (p[0] if isinstance(p, list) else p) <= 1.0 for p in predictions)
+    valid = len(probabilities) == len(rows) and all(0.0 <= p <= 1.0 for p in probabilities)
     return 0 if valid else EXIT_FAILED
 
 
@@ -250,6 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
         "unschedule": (cmd_unschedule, "delete a recurring run by name"),
         "runs": (cmd_runs, "list recent runs on Kubeflow Pipelines"),
         "predict": (cmd_predict, "ask TF Serving for predictions on rows of the newest span"),
+        "trigger": (cmd_trigger, "start a run when a new span has arrived (locally, or on KFP with --kfp)"),
+        "status": (cmd_status, "model versions from ML Metadata: spans, metrics, blessed, pushed, serving"),
+        "history": (cmd_history, "pipeline runs from ML Metadata: trigger, duration, outcome"),
+        "replay": (cmd_replay, "replay the spans in time order, each followed by trigger; write a timeline"),
     }
     for name, (fn, help_text) in commands.items():
         p = sub.add_parser(name, help=help_text)
@@ -279,16 +384,30 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--metadata-service", default=None, help="grpc://HOST:PORT of ML Metadata in the cluster")
             p.add_argument("--pvc", default=None, action=argparse.BooleanOptionalAction,
                            help="mount the openct PersistentVolumeClaims (default yes; no for gs:// roots)")
-        if name in KFP_COMMANDS:
+        if name in ("trigger", "status", "history"):
+            p.add_argument("--metadata", default=None,
+                           help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH (default: the local store)")
+        if name == "replay":
+            p.add_argument("--out", default=None, help="replay directory (default build/replay/<time>; must not exist)")
+            p.add_argument("--corrupt-at", type=int, default=6, help="this arriving span is corrupted (0: none)")
+            p.add_argument("--drift-at", type=int, default=10, help="this arriving span is drifted (0: none)")
+            p.add_argument("--upto", type=int, default=None, help="stop after this span")
+        if name == "trigger":
+            p.add_argument("--kfp", action="store_true", help="start the run on Kubeflow Pipelines ($KFP_HOST)")
+            p.add_argument("--on", default="new-span,drift,skew,degradation",
+                           help="what may start a run, comma-separated (default: new-span,drift,skew,degradation)")
+            p.add_argument("--summary-json", default=None, help="also write the run summary as JSON here")
+        if name in KFP_COMMANDS or name == "trigger":
             p.add_argument("--host", default=None, help="KFP API/UI address (default $KFP_HOST or http://localhost:8080)")
-        if name in ("submit", "schedule", "unschedule"):
+        if name in ("submit", "schedule", "unschedule", "trigger"):
             p.add_argument("--experiment", default="openct", help="KFP experiment (created if absent)")
-        if name in ("submit", "schedule"):
+        if name in ("submit", "schedule", "trigger"):
             p.add_argument("--version", default=None, help="pipeline version name (default: the newest)")
-            p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                           help="run parameter, repeatable (e.g. --param train_steps=500)")
             p.add_argument("--service-account", default=None,
                            help="Kubernetes service account of the run's pods (kind: openct-pipeline)")
+        if name in ("submit", "schedule"):
+            p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                           help="run parameter, repeatable (e.g. --param train_steps=500)")
         if name == "upload":
             p.add_argument("--spec", default="build/pipeline.yaml", help="compiled pipeline (make compile)")
             p.add_argument("--version", default=None, help="version name (default: <git commit>-<spec hash>)")
@@ -306,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "predict":
             p.add_argument("--url", default="http://localhost:8501", help="TF Serving REST address")
             p.add_argument("--rows", type=int, default=3, help="how many rows of the newest span")
+            p.add_argument("--log-requests", default=True, action=argparse.BooleanOptionalAction,
+                           help="keep the sent tf.Examples under <serving_dir>/request-logs (skew check)")
     return parser
 
 
@@ -320,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.command not in KFP_COMMANDS:
+    if args.command not in ONE_LINE_ERRORS:
         return args.fn(config, args)
     try:
         return args.fn(config, args)

@@ -17,6 +17,37 @@ from pipelines.features import DatasetSpec
 from pipelines.spans import SPAN_FILE, existing_spans, read_rows
 
 
+REQUEST_LOGS = "request-logs"
+
+
+def request_log_dir(serving_dir: str, model: str, version: int) -> Path:
+    """<serving_dir>/request-logs/<model>/<version>: beside, not inside, TF Serving's model directory."""
+    return Path(serving_dir) / REQUEST_LOGS / model / str(version)
+
+
+def log_requests(serving_dir: str, model: str, version: int, examples: list[bytes]) -> Path:
+    """Keeps the tf.Examples sent to a model version as one TFRecord file (written, then renamed),
+    for the skew check. TF Serving's own request logging needs a log collector that its open-source
+    build does not ship, so the client logs what it sends."""
+    import datetime as dt
+
+    import tensorflow as tf
+
+    directory = request_log_dir(serving_dir, model, version)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    staging = directory / f".{name}.incoming"
+    with tf.io.TFRecordWriter(str(staging)) as writer:
+        for example in examples:
+            writer.write(example)
+    return staging.rename(directory / f"{name}.tfrecord")
+
+
+def request_logs(config, version: int) -> list[Path]:
+    """The request log files of a served model version, oldest first."""
+    return sorted(request_log_dir(config.serving_dir, config.served_model_name, version).glob("*.tfrecord"))
+
+
 def feature_types(spec: DatasetSpec) -> dict[str, str]:
     """Column -> 'INT' | 'FLOAT' | 'BYTES' from the curated schema."""
     from google.protobuf import text_format
@@ -71,3 +102,13 @@ def predict(url: str, model: str, body: dict[str, Any], timeout: float = 30.0) -
                                      data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - a user-given URL
         return json.loads(response.read())["predictions"]
+
+
+def serving_version(url: str, model: str, timeout: float = 30.0) -> int:
+    """The version TF Serving answers with (its model status API: the newest AVAILABLE one)."""
+    with urllib.request.urlopen(f"{url.rstrip('/')}/v1/models/{model}", timeout=timeout) as response:  # noqa: S310
+        status = json.loads(response.read())["model_version_status"]
+    available = [int(s["version"]) for s in status if s.get("state") == "AVAILABLE"]
+    if not available:
+        raise ValueError(f"TF Serving at {url} has no AVAILABLE version of model {model}: {status}")
+    return max(available)

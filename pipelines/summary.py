@@ -65,8 +65,8 @@ class RunSummary:
         lines = ["", "=" * 72, f"Run summary: {self.status.upper()}  ({self.seconds:.1f} s, "
                  f"{self.ran_nodes} nodes ran, {self.cached_nodes} cached)"]
         if self.spans:
-            lines.append(f"  spans used       : {_ranges(self.spans)} (newest {self.newest_span})"
-                         + (f"; ingested now: {_ranges(self.ingested)}" if self.ingested else ""))
+            lines.append(f"  spans used       : {span_ranges(self.spans)} (newest {self.newest_span})"
+                         + (f"; ingested now: {span_ranges(self.ingested)}" if self.ingested else ""))
         lines.append(f"  anomalies        : {len(self.anomalies) or 'none'}")
         lines.extend(f"      {a}" for a in self.anomalies)
         if self.metrics:
@@ -104,7 +104,7 @@ def _fmt(v: float | None) -> str:
     return f"{v:.0f}" if float(v).is_integer() and v > 1 else f"{v:.4f}"
 
 
-def _ranges(nums: list[int]) -> str:
+def span_ranges(nums: list[int]) -> str:
     nums = sorted(nums)
     if not nums:
         return "-"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from pipelines.config import PipelineConfig
 from pipelines.features import CHICAGO_TAXI
 
 
@@ -19,3 +20,14 @@ def small_taxi_csv(path: Path, every: int = 3) -> None:
         ts = header.index(CHICAGO_TAXI.timestamp_column)
         rows = [r for r in reader if lo <= int(r[ts]) < hi]
         writer.writerows(rows[::every])
+
+
+def log_span(config: PipelineConfig, span: int, version: int, **overrides: str) -> None:
+    """Logs a span's rows as the requests `openct predict` would have sent to `version`."""
+    from pipelines import serving
+    from pipelines.spans import read_rows
+
+    header, rows = read_rows(Path(config.data_root) / f"span-{span}" / "data.csv")
+    types = serving.feature_types(config.spec)
+    examples = [serving.example_bytes({**dict(zip(header, r)), **overrides}, config.spec, types) for _, r in rows]
+    serving.log_requests(config.serving_dir, config.served_model_name, version, examples)

@@ -80,6 +80,7 @@ def test_policy(rendered):
     assert not [o for o in objects if o["kind"] == "Secret"], "no secrets in manifests (plain text in git)"
     specs = list(pod_specs(objects))
     assert specs, overlay
+    deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
     for name, spec in specs:
         pod_ctx = spec.get("securityContext", {})
         assert pod_ctx.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
@@ -96,7 +97,8 @@ def test_policy(rendered):
             image = c["image"]
             tag = image.split("@")[0].rsplit("/", 1)[-1]
             assert ":" in tag and not tag.endswith(":latest"), f"{where}: image {image} unpinned"
-            assert c.get("readinessProbe") and c.get("livenessProbe"), where
+            if name in deployments:
+                assert c.get("readinessProbe") and c.get("livenessProbe"), where
 
 
 def test_serving_namespace_is_restricted_and_isolated(rendered):
@@ -140,6 +142,10 @@ def test_cloud_overlay_has_no_volumes():
     assert not by_kind(objects, "PersistentVolumeClaim") and not by_kind(objects, "PersistentVolume")
     serving = by_kind(objects, "Deployment")[("openct", "tf-serving")]
     assert any(a.startswith("--model_base_path=gs://") for a in serving["spec"]["template"]["spec"]["containers"][0]["args"])
+    trigger = by_kind(objects, "CronJob")[("kubeflow", "openct-trigger")]
+    command = trigger["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    for flag in ("--data-root", "--serving-dir", "--pipeline-root"):
+        assert command[command.index(flag) + 1].startswith("gs://"), flag
 
 
 # --- the pieces agree with each other ------------------------------------------------------------
@@ -154,6 +160,12 @@ def test_compiled_spec_uses_the_deployed_volumes_and_image():
     makefile = (REPO / "Makefile").read_text()
     version = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
     assert target.image == f"openct-pipeline:{version}"
+    trigger = by_kind(objects, "CronJob")[("kubeflow", "openct-trigger")]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert trigger["containers"][0]["image"] == target.image  # the image `make image` loads into kind
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in trigger["volumes"] if "persistentVolumeClaim" in v}
+    assert claims == {"pipeline": target.pipeline_pvc, "models": target.models_pvc}
+    command = trigger["containers"][0]["command"]
+    assert command[command.index("--serving-dir") + 1] == target.models_mount
     assert "PIPELINE_IMAGE := $(or $(IMAGE),openct-pipeline:$(VERSION_TAG))" in makefile
     assert "SERVICE_ACCOUNT ?= openct-pipeline" in makefile
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,10 +18,11 @@ import pytest
 import tensorflow as tf
 
 from components.pusher import served_versions
-from pipelines import serving
+from pipelines import cli, lineage, serving, triggers
 from pipelines.config import REPO_ROOT, PipelineConfig
 from pipelines.features import CHICAGO_TAXI
 from pipelines.runners.local import run_local
+from pipelines.summary import RunSummary
 from pipelines.spans import cut_spans
 from tests.taxi_sample import small_taxi_csv
 
@@ -68,6 +70,19 @@ class World:
     def versions(self) -> list[int]:
         return served_versions(str(self.serving))
 
+    def flags(self) -> list[str]:
+        c = self.config
+        return ["--data-root", c.data_root, "--pipeline-root", c.pipeline_root, "--serving-dir", c.serving_dir,
+                "--window-spans", str(c.window_spans), "--train-steps", str(c.train_steps),
+                "--summary-json", str(self.root / "summary.json")]
+
+    def last_summary(self) -> RunSummary:
+        return RunSummary(**json.loads((self.root / "summary.json").read_text()))
+
+    def history(self) -> list[lineage.RunRecord]:
+        with lineage.open_store(self.config.metadata) as store:
+            return lineage.runs(store, self.config.pipeline_name)
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> World:
@@ -107,9 +122,23 @@ def test_2_rerun_without_new_data_is_cached_and_pushes_nothing(world):
     assert tree_digest(world.serving) == before
 
 
-def test_3_new_span_retrains_against_the_baseline(world):
+def test_2b_trigger_with_no_new_span_starts_nothing(world, capsys):
+    runs_before = len(world.history())
+    assert cli.main(["trigger", *world.flags()]) == 0
+    assert "no new span" in capsys.readouterr().out
+    assert len(world.history()) == runs_before
+
+
+def test_3_new_span_retrains_against_the_baseline(world, capsys):
     world.arrive(upto=4)
-    summary = run_local(world.config)
+    runs_before = len(world.history())
+    assert cli.main(["trigger", *world.flags()]) == 0  # the new span starts exactly one run
+    assert "new span(s) 4 since span 3" in capsys.readouterr().out
+    history = world.history()
+    assert len(history) == runs_before + 1 and history[-1].spans == [4]
+    assert history[-1].trigger.startswith("new-span") and history[-1].trigger.endswith("-4")  # + drift if any
+    assert not triggers.new_data(world.config).start
+    summary = world.last_summary()
     assert summary.ok, summary.format()
     assert summary.spans == [2, 3, 4] and summary.ingested == [4]
     assert summary.has_baseline
@@ -181,3 +210,27 @@ def test_5_worse_model_is_not_blessed_and_not_pushed(world):
     assert summary.has_baseline and summary.blessed is False
     assert any(f.startswith("auc") for f in summary.validation_failures), summary.validation_failures
     assert world.versions() == served and tree_digest(world.serving) == before
+
+
+def test_6_status_and_history_answer_from_ml_metadata(world, capsys):
+    """What was trained on what, what serves now, and why each run started and how it ended."""
+    history = world.history()
+    main_runs = [r for r in history if ":ingest-span-" not in r.trigger]
+    assert [r.outcome for r in main_runs[:2]] == ["pushed v1", "unchanged"]
+    assert main_runs[2].trigger.startswith("new-span") and main_runs[2].trigger.endswith("-4")
+    assert any(r.outcome == "blocked" for r in main_runs)
+    assert all(r.seconds >= 0 for r in history)
+    with lineage.open_store(world.config.metadata) as store:
+        models = lineage.models(store, world.versions()[-1])
+    first = models[0]
+    assert first.spans == [1, 2, 3] and first.blessed and first.pushed_version == 1
+    assert first.metrics["auc"] >= world.config.min_auc
+    serving_now = [m for m in models if m.serving]
+    assert len(serving_now) == 1 and serving_now[0].pushed_version == world.versions()[-1]
+    assert any(m.blessed is False and m.pushed_version is None for m in models)  # scenario 5
+    capsys.readouterr()
+    assert cli.main(["status", *world.flags()[:6]]) == 0
+    status = capsys.readouterr().out
+    assert "<- serving" in status and f"version {world.versions()[-1]}" in status
+    assert cli.main(["history", *world.flags()[:6]]) == 0
+    assert main_runs[2].trigger in capsys.readouterr().out

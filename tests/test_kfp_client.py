@@ -111,3 +111,19 @@ def test_runs_lists_recent_runs(kfp, spec_path, capsys):
     assert openct(url, "runs") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].endswith("second") and lines[2].endswith("first")
+
+
+def test_trigger_on_kfp_starts_one_run_per_new_span(kfp, spec_path, tmp_path, capsys):
+    """New span on disk, none in ML Metadata: one KFP run on that span; none while it is active."""
+    fake, url = kfp
+    openct(url, "upload", "--spec", str(spec_path))
+    (tmp_path / "data" / "span-7").mkdir(parents=True)
+    (tmp_path / "data" / "span-7" / "data.csv").write_text("a,b\n1,2\n")
+    flags = ["--kfp", "--data-root", str(tmp_path / "data"), "--pipeline-root", str(tmp_path / "p"),
+             "--serving-dir", str(tmp_path / "serving")]
+    assert openct(url, "trigger", *flags) == 0
+    [run] = fake.runs.values()
+    assert run["runtime_config"]["parameters"] == {"span": 7} and run["display_name"] == "new-span-7"
+    assert openct(url, "trigger", *flags) == 0  # the first run is still PENDING
+    assert len(fake.runs) == 1
+    assert "still active" in capsys.readouterr().out

@@ -28,6 +28,7 @@ from tfx.proto.orchestration import pipeline_pb2
 
 from components.window import span_of
 from pipelines import pipeline as pipeline_lib
+from pipelines import lineage
 from pipelines import spans as spans_lib
 from pipelines import views
 from pipelines.config import PipelineConfig
@@ -166,15 +167,16 @@ def ingested_spans(metadata_path: str) -> set[int]:
     """Spans that CsvExampleGen has ingested before (passed the gate or not), from ML Metadata."""
     if not os.path.exists(metadata_path):
         return set()
-    with metadata.Metadata(metadata.sqlite_metadata_connection_config(metadata_path)) as m:
-        return {span_of(a) for a in m.store.get_artifacts_by_type("Examples")}
+    with lineage.open_store(metadata_path) as store:
+        return lineage.ingested_spans(store)
 
 
-def run_local(config: PipelineConfig, progress: Progress | None = None) -> RunSummary:
+def run_local(config: PipelineConfig, progress: Progress | None = None, trigger: str = "manual") -> RunSummary:
     """Runs the pipeline on the newest span, ingesting first the window's spans never seen.
 
     ExampleGen reads one span per execution; on a fresh store the older spans of the first
     window are ingested (and validated) by the pipeline's ingestion nodes, one span each.
+    `trigger` (why the run started) is recorded in the run ids, hence in ML Metadata.
     Returns a RunSummary; never raises for a pipeline failure (the summary says what failed).
     """
     summary = RunSummary()
@@ -201,12 +203,13 @@ def run_local(config: PipelineConfig, progress: Progress | None = None) -> RunSu
             if progress:
                 progress(f"-- ingesting span {span} (older span of the first window)", 0, 0, None)
             results += run_pipeline(pipeline_lib.create_pipeline(config, span=span, ingest_only=True),
-                                    progress, views_dir=views_root / f"ingest-span-{span}")
+                                    progress, run_id=lineage.run_id_for(f"{trigger}:ingest-span-{span}"),
+                                    views_dir=views_root / f"ingest-span-{span}")
             summary.ingested.append(span)
         if progress:
             progress(f"-- pipeline on span {newest}", 0, 0, None)
         results += run_pipeline(pipeline_lib.create_pipeline(config, span=newest), progress,
-                                views_dir=views_root)
+                                run_id=lineage.run_id_for(trigger), views_dir=views_root)
     except NodeFailed as failed:
         results += failed.results  # the failed pipeline's nodes, up to the failure
         gate_error = data_validation_error(failed.result.error)

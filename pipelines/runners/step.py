@@ -13,15 +13,15 @@ replaced by a gRPC one (the in-cluster metadata service of Kubeflow Pipelines).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from google.protobuf import json_format
-from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import compiler, constants
-from tfx.orchestration import metadata
 from tfx.orchestration.portable import runtime_parameter_utils
 from tfx.proto.orchestration import pipeline_pb2
 
+from pipelines import lineage
 from pipelines.runners.local import NodeResult, argv_for_tfx, connection_config, run_node
 
 
@@ -46,12 +46,9 @@ def mlmd_connection(ir: pipeline_pb2.Pipeline, uri: str | None):
     `sqlite:///PATH` or a plain path (a SQLite file), or None for the connection in the IR."""
     if not uri:
         return connection_config(ir)
-    if uri.startswith("grpc://"):
-        host, sep, port = uri.removeprefix("grpc://").rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ValueError(f"metadata {uri!r}: expected grpc://HOST:PORT")
-        return metadata_store_pb2.MetadataStoreClientConfig(host=host, port=int(port))
-    return metadata.sqlite_metadata_connection_config(uri.removeprefix("sqlite://"))
+    if uri.startswith("grpc://") and not re.fullmatch(r"grpc://[^:/]+:\d+", uri):
+        raise ValueError(f"metadata {uri!r}: expected grpc://HOST:PORT")
+    return lineage.connection(uri)
 
 
 def run_step(ir: pipeline_pb2.Pipeline, node_id: str, run_id: str, mlmd_config) -> NodeResult:

@@ -1,0 +1,169 @@
+"""What ML Metadata knows about the pipeline: spans ingested, runs and their outcome, models.
+
+Everything here is read from the store TFX writes (SQLite locally, Kubeflow's metadata service on
+a cluster); nothing is kept in side files. Runs are TFX pipeline-run contexts; a run's trigger is
+carried in its run id (`<ISO time>~<trigger>`, set by `openct run`/`trigger`), so that the store
+alone answers "why did this run start".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration import metadata
+
+from components.window import span_of
+from pipelines.summary import int_prop, str_prop
+
+Execution = metadata_store_pb2.Execution
+TRIGGER_SEPARATOR = "~"
+
+
+def run_id_for(trigger: str, now: dt.datetime | None = None) -> str:
+    return f"{(now or dt.datetime.now()).isoformat()}{TRIGGER_SEPARATOR}{trigger}"
+
+
+def connection(uri: str):
+    """`grpc://HOST:PORT`, `sqlite:///PATH` or a SQLite path -> an MLMD connection config."""
+    if uri.startswith("grpc://"):
+        host, _, port = uri.removeprefix("grpc://").rpartition(":")
+        return metadata_store_pb2.MetadataStoreClientConfig(host=host, port=int(port))
+    return metadata.sqlite_metadata_connection_config(uri.removeprefix("sqlite://"))
+
+
+@contextlib.contextmanager
+def open_store(uri: str) -> Iterator:
+    with metadata.Metadata(connection(uri)) as handle:
+        yield handle.store
+
+
+def ingested_spans(store) -> set[int]:
+    """Spans that CsvExampleGen has ingested (whether they then passed the gate or not)."""
+    return {span_of(a) for a in store.get_artifacts_by_type("Examples")}
+
+
+@dataclasses.dataclass
+class RunRecord:
+    run_id: str
+    trigger: str
+    started: dt.datetime
+    seconds: float
+    outcome: str  # pushed vN | not blessed | unchanged | blocked | failed at <node> | ingested | running
+    spans: list[int]  # spans ingested by this run
+
+
+@dataclasses.dataclass
+class ModelRecord:
+    model_id: int
+    created: dt.datetime
+    spans: list[int]
+    metrics: dict[str, float]
+    blessed: bool | None
+    pushed_version: int | None
+    pushed_at: dt.datetime | None
+    serving: bool = False
+
+
+def _time(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000)
+
+
+def _node_of(store, execution_id: int, pipeline_name: str) -> str:
+    for context in store.get_contexts_by_execution(execution_id):
+        if context.name.startswith(pipeline_name + "."):
+            return context.name[len(pipeline_name) + 1:]
+    return "?"
+
+
+def _events(store, execution_id: int, kinds: tuple[int, ...]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for e in store.get_events_by_execution_ids([execution_id]):
+        if e.type in kinds and e.path.steps:
+            out.setdefault(e.path.steps[0].key, []).append(e.artifact_id)
+    return out
+
+
+def runs(store, pipeline_name: str) -> list[RunRecord]:
+    """Every pipeline run, oldest first, with its trigger, duration, outcome and ingested spans."""
+    records = []
+    for context in store.get_contexts_by_type("pipeline_run"):
+        executions = store.get_executions_by_context(context.id)
+        if not executions:
+            continue
+        by_node = {_node_of(store, e.id, pipeline_name): e for e in executions}
+        trigger = context.name.split(TRIGGER_SEPARATOR, 1)[1] if TRIGGER_SEPARATOR in context.name else "manual"
+        start = min(e.create_time_since_epoch for e in executions)
+        end = max(e.last_update_time_since_epoch for e in executions)
+        spans = []
+        if "CsvExampleGen" in by_node:
+            outputs = _events(store, by_node["CsvExampleGen"].id, (metadata_store_pb2.Event.OUTPUT,))
+            spans = sorted(span_of(a) for a in store.get_artifacts_by_id(outputs.get("examples", [])))
+        records.append(RunRecord(context.name, trigger, _time(start), (end - start) / 1000,
+                                 _outcome(store, by_node), spans))
+    return sorted(records, key=lambda r: r.started)
+
+
+def _outcome(store, by_node: dict[str, metadata_store_pb2.Execution]) -> str:
+    failed = [n for n, e in by_node.items() if e.last_known_state == Execution.FAILED]
+    if "ValidationGate" in failed:
+        return "blocked"
+    if failed:
+        return f"failed at {failed[0]}"
+    pusher = by_node.get("Pusher")
+    if pusher is None:
+        running = [n for n, e in by_node.items() if e.last_known_state in (Execution.NEW, Execution.RUNNING)]
+        return f"running ({running[0]})" if running else "ingested"
+    if pusher.last_known_state == Execution.CACHED:
+        return "unchanged"
+    outputs = _events(store, pusher.id, (metadata_store_pb2.Event.OUTPUT,))
+    for pushed in store.get_artifacts_by_id(outputs.get("pushed_model", [])):
+        if int_prop(pushed, "pushed", 0):
+            return f"pushed v{str_prop(pushed, 'pushed_version')}"
+    return "not blessed"
+
+
+def models(store, served_version: int | None = None, with_metrics: bool = True) -> list[ModelRecord]:
+    """Every trained model, oldest first: spans, evaluation metrics (TFMA results, read only
+    `with_metrics`), blessing and push; `serving` marks the model pushed as `served_version`."""
+    from pipelines.summary import read_evaluation
+
+    inputs_kind = (metadata_store_pb2.Event.INPUT,)
+    outputs_kind = (metadata_store_pb2.Event.OUTPUT,)
+    evaluations: dict[int, tuple[str, int | None]] = {}  # model id -> (evaluation uri, blessed)
+    pushes: dict[int, metadata_store_pb2.Artifact] = {}  # model id -> pushed PushedModel
+    for execution in store.get_executions_by_type("tfx.components.evaluator.component.Evaluator"):
+        inputs, outputs = _events(store, execution.id, inputs_kind), _events(store, execution.id, outputs_kind)
+        for model_id in inputs.get("model", []):
+            blessing = store.get_artifacts_by_id(outputs.get("blessing", []))
+            evaluation = store.get_artifacts_by_id(outputs.get("evaluation", []))
+            if evaluation:
+                evaluations[model_id] = (evaluation[0].uri, int_prop(blessing[0], "blessed") if blessing else None)
+    for execution in store.get_executions_by_type("tfx.components.pusher.component.Pusher"):
+        inputs, outputs = _events(store, execution.id, inputs_kind), _events(store, execution.id, outputs_kind)
+        for pushed in store.get_artifacts_by_id(outputs.get("pushed_model", [])):
+            if int_prop(pushed, "pushed", 0):
+                for model_id in inputs.get("model", []):
+                    pushes[model_id] = pushed
+    records = []
+    for model in store.get_artifacts_by_type("Model"):
+        producer = [e for e in store.get_events_by_artifact_ids([model.id]) if e.type == metadata_store_pb2.Event.OUTPUT]
+        spans: list[int] = []
+        if producer:
+            trainer_inputs = _events(store, producer[0].execution_id, inputs_kind)
+            spans = sorted(span_of(a) for a in store.get_artifacts_by_id(trainer_inputs.get("examples", [])))
+        metrics: dict[str, float] = {}
+        blessed = None
+        if model.id in evaluations:
+            uri, blessed_flag = evaluations[model.id]
+            metrics = read_evaluation(uri)[0].get("candidate", {}) if with_metrics else {}
+            blessed = None if blessed_flag is None else bool(blessed_flag)
+        pushed = pushes.get(model.id)
+        version = int(str_prop(pushed, "pushed_version") or 0) if pushed else None
+        records.append(ModelRecord(model.id, _time(model.create_time_since_epoch), spans, metrics, blessed, version,
+                                   _time(pushed.create_time_since_epoch) if pushed else None,
+                                   serving=version is not None and version == served_version))
+    return sorted(records, key=lambda r: r.model_id)

@@ -1,0 +1,194 @@
+"""Drift and degradation: has the data moved, has the served model got worse, on the newest span?
+
+Drift is TFDV's: statistics of the newest span against those of the training window, compared with
+the drift comparators of the curated schema (`tfdv.validate_statistics(previous_statistics=...)`).
+Statistics come from the span CSVs through `tfdv.generate_statistics_from_dataframe` (in memory,
+about 0.4 s for eight spans), typed by the curated schema.
+
+Skew: statistics of the requests logged by `openct predict` to the serving model (TFRecord files
+of the tf.Examples it sent, pipelines.serving) against the training window, compared with the
+skew comparators of the curated schema (`serving_statistics=`). Only when such logs exist.
+
+Degradation: the served model (the newest version under the serving directory) scores the newest
+labelled span; AUC and accuracy below the Evaluator's absolute thresholds mean it has degraded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from pipelines.config import PipelineConfig
+from pipelines.features import DatasetSpec, LabelSpec
+from pipelines.spans import SPAN_FILE
+
+
+@dataclasses.dataclass
+class DriftReport:
+    """Drift or skew: `subject` (a span, logged requests) against the training `window`."""
+
+    subject: str
+    window: list[int]
+    measures: list[tuple[str, str, float, float]]  # (feature, comparator, value, threshold)
+
+    @property
+    def drifted(self) -> list[str]:
+        return [f"{f} {kind} {value:.3f} > {threshold}" for f, kind, value, threshold in self.measures
+                if value > threshold]
+
+    @property
+    def score(self) -> float:
+        """The largest value/threshold ratio: above 1 is drift."""
+        return max((value / threshold for _, _, value, threshold in self.measures if threshold), default=0.0)
+
+
+@dataclasses.dataclass
+class QualityReport:
+    span: int
+    version: int
+    rows: int
+    auc: float | None
+    accuracy: float
+
+    def degraded(self, config: PipelineConfig) -> list[str]:
+        problems = [f"accuracy {self.accuracy:.3f} < {config.min_accuracy}"] if self.accuracy < config.min_accuracy else []
+        if self.auc is not None and self.auc < config.min_auc:
+            problems.append(f"AUC {self.auc:.3f} < {config.min_auc}")
+        return problems
+
+
+def _schema(spec: DatasetSpec):
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    return text_format.Parse(spec.schema_path().read_text(), schema_pb2.Schema())
+
+
+def required_columns(spec: DatasetSpec) -> list[str]:
+    """Columns the curated schema wants in every row (presence min_fraction 1)."""
+    return [f.name for f in _schema(spec).feature if f.presence.min_fraction >= 1.0]
+
+
+def span_frame(data_root: str, spans: list[int], spec: DatasetSpec):
+    """The spans' rows as a DataFrame typed by the curated schema (empty cells are missing)."""
+    import pandas as pd
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    types = {f.name: schema_pb2.FeatureType.Name(f.type) for f in _schema(spec).feature}
+    raw = pd.concat([pd.read_csv(Path(data_root) / f"span-{s}" / SPAN_FILE, dtype=str, keep_default_na=False)
+                     for s in spans], ignore_index=True)
+    columns = {}
+    for name in raw.columns:
+        values = raw[name].replace("", None)
+        kind = types.get(name, "BYTES")
+        if kind in ("INT", "FLOAT"):
+            numeric = pd.to_numeric(values, errors="coerce").astype("float64")  # bad cells: the gate's business
+            integral = kind == "INT" and bool((numeric.dropna() % 1 == 0).all())
+            columns[name] = numeric.astype("Int64") if integral else numeric
+        else:
+            columns[name] = values
+    return pd.DataFrame(columns)
+
+
+def _window_statistics(config: PipelineConfig, window: list[int]):
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.generate_statistics_from_dataframe(span_frame(config.data_root, window, config.spec))
+
+
+def _measures(anomalies, field: str) -> list[tuple[str, str, float, float]]:
+    measures = []
+    for info in anomalies.drift_skew_info:
+        for m in getattr(info, field):
+            measures.append((".".join(info.path.step), type(m).Type.Name(m.type).lower(), round(m.value, 4), m.threshold))
+    return sorted(measures)
+
+
+def drift(config: PipelineConfig, span: int, window: list[int]) -> DriftReport:
+    import tensorflow_data_validation as tfdv
+
+    spec = config.spec
+    current = tfdv.generate_statistics_from_dataframe(span_frame(config.data_root, [span], spec))
+    anomalies = tfdv.validate_statistics(current, _schema(spec), environment="TRAINING",
+                                         previous_statistics=_window_statistics(config, window))
+    return DriftReport(f"span {span}", window, _measures(anomalies, "drift_measurements"))
+
+
+def skew(config: PipelineConfig, version: int, window: list[int]) -> DriftReport | None:
+    """Requests logged to serving `version` against its training window; None without logs."""
+    import tensorflow_data_validation as tfdv
+
+    from pipelines import serving
+
+    files = serving.request_logs(config, version)
+    if not files:
+        return None
+    # TFDV's own reader of tf.Example TFRecords (a Beam pipeline on the DirectRunner, a few seconds).
+    requests = tfdv.generate_statistics_from_tfrecord(data_location=str(files[0].parent / "*.tfrecord"))
+    anomalies = tfdv.validate_statistics(_window_statistics(config, window), _schema(config.spec),
+                                         environment="TRAINING", serving_statistics=requests)
+    count = requests.datasets[0].num_examples
+    return DriftReport(f"{count} requests logged to v{version}", window, _measures(anomalies, "skew_measurements"))
+
+
+def label_of(row: dict[str, str], label: LabelSpec) -> int:
+    """The label as the preprocessing derives it (missing `relative_to` gives 0)."""
+    try:
+        value = float(row.get(label.column) or 0.0)
+        if label.relative_to is None:
+            return int(value > label.threshold)
+        base = row.get(label.relative_to, "")
+        return int(base != "" and value > label.threshold * float(base))
+    except ValueError:
+        return 0
+
+
+def serving_quality(config: PipelineConfig, span: int) -> QualityReport | None:
+    """The served model's AUC and accuracy on a span's rows; None when nothing is served."""
+    import numpy as np
+    import tensorflow as tf
+    from sklearn.metrics import roc_auc_score
+
+    from components.pusher import served_versions
+    from pipelines import serving
+    from pipelines.models.model import SERVING_OUTPUT
+    from pipelines.spans import read_rows
+
+    versions = served_versions(config.model_serving_dir)
+    if not versions:
+        return None
+    spec = config.spec
+    path = Path(config.data_root) / f"span-{span}" / SPAN_FILE
+    header, rows = read_rows(path)
+    required = [c for c in required_columns(spec) if c in spec.feature_columns or c == spec.label.column]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ValueError(f"{path}: no column(s) {', '.join(missing)}: the served model cannot score this span")
+    types = serving.feature_types(spec)
+    records, encoded = [], []
+    for _, values in rows:
+        record = dict(zip(header, values))
+        if any(record[c] == "" for c in required):
+            continue  # a row without a required value (the gate reports it): not scored
+        try:
+            encoded.append(serving.example_bytes(record, spec, types))
+        except ValueError:  # a malformed value (the gate reports it): not scored
+            continue
+        records.append(record)
+    if not records:
+        return None
+    signature = tf.saved_model.load(str(Path(config.model_serving_dir) / str(versions[-1]))).signatures["serving_default"]
+    examples = tf.constant(encoded)
+    scores = signature(examples=examples)[SERVING_OUTPUT].numpy().ravel()
+    labels = np.array([label_of(r, spec.label) for r in records])
+    auc = float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else None
+    accuracy = float(((scores > 0.5).astype(int) == labels).mean())
+    return QualityReport(span, versions[-1], len(records), auc, accuracy)
+
+
+def write_report(config: PipelineConfig, span: int, report: dict) -> Path:
+    path = Path(config.pipeline_root) / "reports" / f"span-{span}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
+    return path

@@ -1,0 +1,136 @@
+"""Continuous-training triggers: start a run when there is something new to learn from.
+
+A span on disk newer than every span ML Metadata has seen ingested (the store, not a side file,
+is the memory) is checked three ways, each of which can start a run (`--on`, default all):
+  new-span     the new data itself;
+  drift        TFDV drift of the new span against the serving model's training window
+               (comparators of the curated schema), pipelines.monitoring;
+  skew         TFDV skew of the requests logged to the serving model against that window
+               (only when `openct predict` has logged requests);
+  degradation  the serving model's AUC/accuracy on the new, labelled span below the thresholds.
+Every check is reported (console and <pipeline_root>/reports/span-<N>.json). A second call with
+nothing new starts nothing. Locally the run is `openct run`'s; on Kubeflow it is a KFP run of the
+uploaded pipeline on that span, and nothing starts while an earlier run is still active (its
+ExampleGen may not have recorded the span yet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from components.pusher import served_versions
+from pipelines import lineage, monitoring
+from pipelines.config import PipelineConfig
+from pipelines.spans import existing_spans
+
+ACTIVE = ("PENDING", "RUNNING", "PAUSED", "CANCELING")
+REASONS = ("new-span", "drift", "skew", "degradation")
+
+
+@dataclasses.dataclass
+class Decision:
+    start: bool
+    reason: str
+    span: int | None = None  # the span to run on
+    trigger: str = ""  # recorded in the run id, e.g. "new-span+drift-17"
+    drift: monitoring.DriftReport | None = None
+    skew: monitoring.DriftReport | None = None
+    quality: monitoring.QualityReport | None = None
+
+
+def store_uri(config: PipelineConfig, metadata: str | None) -> str | None:
+    """The store to ask: an explicit URI, else the local SQLite file when it exists."""
+    if metadata:
+        return metadata
+    return config.metadata if os.path.exists(config.metadata) else None
+
+
+def new_data(config: PipelineConfig, metadata: str | None = None) -> Decision:
+    present = existing_spans(config.data_root)
+    if not present:
+        return Decision(False, f"no spans under {config.data_root}")
+    uri = store_uri(config, metadata)
+    seen: set[int] = set()
+    if uri:
+        with lineage.open_store(uri) as store:
+            seen = lineage.ingested_spans(store)
+    newest_seen = max(seen, default=0)
+    if present[-1] <= newest_seen:
+        return Decision(False, f"no new span: newest on disk is {present[-1]}, already ingested "
+                               f"(newest ingested {newest_seen}); nothing started")
+    fresh = [s for s in present if s > newest_seen]
+    return Decision(True, f"new span(s) {', '.join(map(str, fresh))} since span {newest_seen or '-'}",
+                    span=present[-1])
+
+
+def active_runs(client) -> list[dict[str, str]]:
+    from pipelines.runners import kfp_client
+
+    return [r for r in kfp_client.recent_runs(client, 50) if r["state"] in ACTIVE]
+
+
+def training_window(config: PipelineConfig, uri: str | None, span: int) -> list[int]:
+    """The spans the serving model was trained on; before any push, the spans before `span`."""
+    served = served_versions(config.model_serving_dir)
+    if uri and served:
+        with lineage.open_store(uri) as store:
+            for model in lineage.models(store, served[-1], with_metrics=False):
+                if model.serving and model.spans:
+                    return model.spans
+    return [s for s in existing_spans(config.data_root) if s < span][-config.window_spans:]
+
+
+def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, ...] = REASONS) -> Decision:
+    """Whether to start a run now, and why: new data, drift, degradation (see module doc)."""
+    decision = new_data(config, metadata)
+    if not decision.start:
+        return decision
+    span = decision.span
+    window = training_window(config, store_uri(config, metadata), span)
+    failed: dict[str, str] = {}
+    try:
+        decision.drift = monitoring.drift(config, span, window) if window else None
+    except ValueError as e:  # an unreadable span: reported; the run's gate names the problem too
+        failed["drift"] = str(e)
+    served = served_versions(config.model_serving_dir)
+    if served and window:
+        decision.skew = monitoring.skew(config, served[-1], window)
+    try:
+        decision.quality = monitoring.serving_quality(config, span)
+    except ValueError as e:
+        failed["degradation"] = str(e)
+    found = {"new-span": [decision.reason],
+             "drift": decision.drift.drifted if decision.drift else [],
+             "skew": decision.skew.drifted if decision.skew else [],
+             "degradation": decision.quality.degraded(config) if decision.quality else []}
+    reasons = [r for r in REASONS if r in on and found[r]]
+    decision.start = bool(reasons)
+    decision.trigger = f"{'+'.join(reasons)}-{span}" if reasons else ""
+    lines = [decision.reason]
+    for name, report in (("drift", decision.drift), ("skew", decision.skew)):
+        if report:
+            lines.append(f"{name} of {report.subject} vs spans {lineage_ranges(window)} (max value/threshold "
+                         f"{report.score:.2f}): " + ("; ".join(report.drifted) or "none"))
+    if decision.quality:
+        q = decision.quality
+        lines.append(f"serving model v{q.version} on span {span} ({q.rows} rows): AUC "
+                     f"{'-' if q.auc is None else f'{q.auc:.3f}'}, accuracy {q.accuracy:.3f}: "
+                     + ("; ".join(q.degraded(config)) or "not degraded"))
+    lines += [f"{check} check not run: {error}" for check, error in failed.items()]
+    lines.append(f"start a run: {'yes (' + ', '.join(reasons) + ')' if reasons else 'no (checks enabled: ' + ', '.join(on) + ')'}")
+    decision.reason = "\n  ".join(lines)
+    monitoring.write_report(config, span, {
+        "span": span, "window": window, "reasons": reasons, "enabled": list(on),
+        "drift": dataclasses.asdict(decision.drift) if decision.drift else None,
+        "drift_score": decision.drift.score if decision.drift else None,
+        "skew": dataclasses.asdict(decision.skew) if decision.skew else None,
+        "quality": dataclasses.asdict(decision.quality) if decision.quality else None,
+        "checks_not_run": failed})
+    return decision
+
+
+def lineage_ranges(spans: list[int]) -> str:
+    from pipelines.summary import span_ranges
+
+    return span_ranges(spans)

@@ -1,0 +1,59 @@
+"""Trigger decisions that need no pipeline run: what is new, and a check that cannot run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipelines import monitoring, triggers
+from pipelines.config import PipelineConfig
+from tests.taxi_sample import log_span
+
+
+def _config(tmp_path: Path) -> PipelineConfig:
+    return PipelineConfig(data_root=str(tmp_path / "data"), pipeline_root=str(tmp_path / "pipeline"),
+                          serving_dir=str(tmp_path / "serving"))
+
+
+def _span(config: PipelineConfig, n: int, text: str = "tips,company\n1.0,Acme\n") -> Path:
+    path = Path(config.data_root) / f"span-{n}" / "data.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    return path
+
+
+def test_nothing_on_disk_starts_nothing(tmp_path):
+    decision = triggers.new_data(_config(tmp_path))
+    assert not decision.start and "no spans under" in decision.reason
+
+
+def test_without_a_store_every_span_is_new_and_the_newest_is_run(tmp_path):
+    config = _config(tmp_path)
+    _span(config, 2), _span(config, 5)
+    decision = triggers.new_data(config)
+    assert decision.start and decision.span == 5 and decision.reason == "new span(s) 2, 5 since span -"
+
+
+def test_a_check_that_cannot_read_the_span_is_reported_and_the_run_still_starts(tmp_path):
+    """The run's gate is where bad data is stopped, with the anomaly named; the trigger must not crash."""
+    config = _config(tmp_path)
+    path = _span(config, 1)
+    Path(config.model_serving_dir, "3").mkdir(parents=True)
+    decision = triggers.decide(config)
+    assert decision.start and decision.trigger == "new-span-1"
+    assert f"degradation check not run: {path}: no column(s) fare" in decision.reason
+    report = json.loads((tmp_path / "pipeline" / "reports" / "span-1.json").read_text())
+    assert report["reasons"] == ["new-span"] and str(path) in report["checks_not_run"]["degradation"]
+    assert not triggers.decide(config, on=("drift", "degradation")).start  # new data alone not enabled
+
+
+def test_skewed_requests_to_the_serving_model_start_a_run_when_skew_is_enabled(taxi_config, tmp_path, monkeypatch):
+    config = taxi_config.replace(serving_dir=str(tmp_path / "serving"), pipeline_root=str(tmp_path / "pipeline"))
+    Path(config.model_serving_dir, "1").mkdir(parents=True)  # "v1 serves"; its quality is not this test's
+    monkeypatch.setattr(monitoring, "serving_quality", lambda config, span: None)
+    log_span(config, 6, version=1, payment_type="Mobile")
+    decision = triggers.decide(config, on=("skew",))
+    assert decision.start and decision.trigger == "skew-6"
+    assert "skew of " in decision.reason and "requests logged to v1 vs spans 1-5" in decision.reason
+    report = json.loads((tmp_path / "pipeline" / "reports" / "span-6.json").read_text())
+    assert report["reasons"] == ["skew"] and report["skew"]["measures"]
