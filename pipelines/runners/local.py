@@ -26,7 +26,6 @@ from tfx.orchestration.local import runner_utils
 from tfx.orchestration.portable import launcher, runtime_parameter_utils
 from tfx.proto.orchestration import pipeline_pb2
 
-from components.window import span_of
 from pipelines import pipeline as pipeline_lib
 from pipelines import lineage
 from pipelines import spans as spans_lib
