@@ -46,7 +46,18 @@ def store_uri(config: PipelineConfig, metadata: str | None) -> str | None:
     return config.metadata if os.path.exists(config.metadata) else None
 
 
+def local_roots(config: PipelineConfig) -> None:
+    """The checks read spans, request logs and reports with local file APIs (pandas, csv, pathlib):
+    a bucket URI would look like an empty directory, so it is refused with the way out."""
+    for flag, root in (("--data-root", config.data_root), ("--pipeline-root", config.pipeline_root),
+                       ("--serving-dir", config.serving_dir)):
+        if "://" in root:
+            raise ValueError(f"{flag} {root}: the trigger reads local paths only; mount the bucket "
+                             "(e.g. Cloud Storage FUSE) and give the mount path")
+
+
 def new_data(config: PipelineConfig, metadata: str | None = None) -> Decision:
+    local_roots(config)
     present = existing_spans(config.data_root)
     if not present:
         return Decision(False, f"no spans under {config.data_root}")

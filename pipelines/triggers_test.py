@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pipelines import monitoring, triggers
 from pipelines.config import PipelineConfig
 from tests.taxi_sample import log_span
@@ -25,6 +27,12 @@ def _span(config: PipelineConfig, n: int, text: str = "tips,company\n1.0,Acme\n"
 def test_nothing_on_disk_starts_nothing(tmp_path):
     decision = triggers.new_data(_config(tmp_path))
     assert not decision.start and "no spans under" in decision.reason
+
+
+def test_a_bucket_root_is_refused_with_the_way_out(tmp_path):
+    config = _config(tmp_path).replace(data_root="gs://bucket/openct/data")
+    with pytest.raises(ValueError, match=r"--data-root gs://bucket/openct/data: the trigger reads local paths only"):
+        triggers.new_data(config)
 
 
 def test_without_a_store_every_span_is_new_and_the_newest_is_run(tmp_path):
