@@ -21,6 +21,7 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 
 from components import pusher as atomic_pusher
 from components.gate import ValidatedSpan, ValidationGate
+from components.schema import CuratedSchemaGen
 from components.window import LatestBlessedModelOtherWindow, LatestCacheOtherWindow, ValidatedSpanWindow
 from pipelines.config import PipelineConfig
 from pipelines.spans import SPAN_PATTERN
@@ -82,7 +83,7 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
             example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)])),
         range_config=range_config,
     )
-    schema = tfx.components.ImportSchemaGen(schema_file=str(spec.schema_path()))
+    schema = CuratedSchemaGen(schema_file=str(spec.schema_path())).with_id("ImportSchemaGen")
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
                                                 schema=schema.outputs["schema"])
