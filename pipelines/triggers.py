@@ -81,32 +81,31 @@ def active_runs(client) -> list[dict[str, str]]:
     return [r for r in kfp_client.recent_runs(client, 50) if r["state"] in ACTIVE]
 
 
-def training_window(config: PipelineConfig, uri: str | None, span: int) -> list[int]:
-    """The spans the serving model was trained on; before any push, the spans before `span`."""
-    served = served_versions(config.model_serving_dir)
-    if uri and served:
+def training_window(config: PipelineConfig, uri: str | None, span: int, serving: int | None) -> list[int]:
+    """The spans the `serving` version was trained on; before any push, the spans before `span`."""
+    if uri and serving:
         with lineage.open_store(uri) as store:
-            for model in lineage.models(store, served[-1], with_metrics=False):
+            for model in lineage.models(store, serving, with_metrics=False):
                 if model.serving and model.spans:
                     return model.spans
     return [s for s in existing_spans(config.data_root) if s < span][-config.window_spans:]
 
 
 def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, ...] = REASONS) -> Decision:
-    """Whether to start a run now, and why: new data, drift, degradation (see module doc)."""
+    """Whether to start a run now, and why: new data, drift, skew, degradation (see module doc)."""
     decision = new_data(config, metadata)
     if not decision.start:
         return decision
     span = decision.span
-    window = training_window(config, store_uri(config, metadata), span)
+    serving = (served_versions(config.model_serving_dir) or [None])[-1]
+    window = training_window(config, store_uri(config, metadata), span, serving)
     failed: dict[str, str] = {}
     try:
         decision.drift = monitoring.drift(config, span, window) if window else None
     except ValueError as e:  # an unreadable span: reported; the run's gate names the problem too
         failed["drift"] = str(e)
-    served = served_versions(config.model_serving_dir)
-    if served and window:
-        decision.skew = monitoring.skew(config, served[-1], window)
+    if serving and window:
+        decision.skew = monitoring.skew(config, serving, window)
     try:
         decision.quality = monitoring.serving_quality(config, span)
     except ValueError as e:
