@@ -96,6 +96,13 @@ class DatasetSpec:
         path = Path(self.schema_file or f"{self.name}.pbtxt")
         return path if path.is_absolute() else SCHEMA_DIR / path
 
+    def load_schema(self):
+        """The curated schema as a tensorflow_metadata Schema proto."""
+        from google.protobuf import text_format
+        from tensorflow_metadata.proto.v0 import schema_pb2
+
+        return text_format.Parse(self.schema_path().read_text(), schema_pb2.Schema())
+
     # --- serialisation: the spec travels to Transform/Trainer as custom_config JSON ---------
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -58,24 +58,18 @@ class QualityReport:
         return problems
 
 
-def _schema(spec: DatasetSpec):
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    return text_format.Parse(spec.schema_path().read_text(), schema_pb2.Schema())
-
-
 def required_columns(spec: DatasetSpec) -> list[str]:
     """Columns the curated schema wants in every row (presence min_fraction 1)."""
-    return [f.name for f in _schema(spec).feature if f.presence.min_fraction >= 1.0]
+    return [f.name for f in spec.load_schema().feature if f.presence.min_fraction >= 1.0]
 
 
 def span_frame(data_root: str, spans: list[int], spec: DatasetSpec):
     """The spans' rows as a DataFrame typed by the curated schema (empty cells are missing)."""
     import pandas as pd
-    from tensorflow_metadata.proto.v0 import schema_pb2
 
-    types = {f.name: schema_pb2.FeatureType.Name(f.type) for f in _schema(spec).feature}
+    from pipelines.serving import feature_types
+
+    types = feature_types(spec)
     raw = pd.concat([pd.read_csv(Path(data_root) / f"span-{s}" / SPAN_FILE, dtype=str, keep_default_na=False)
                      for s in spans], ignore_index=True)
     columns = {}
@@ -110,7 +104,7 @@ def drift(config: PipelineConfig, span: int, window: list[int]) -> DriftReport:
 
     spec = config.spec
     current = tfdv.generate_statistics_from_dataframe(span_frame(config.data_root, [span], spec))
-    anomalies = tfdv.validate_statistics(current, _schema(spec), environment="TRAINING",
+    anomalies = tfdv.validate_statistics(current, spec.load_schema(), environment="TRAINING",
                                          previous_statistics=_window_statistics(config, window))
     return DriftReport(f"span {span}", window, _measures(anomalies, "drift_measurements"))
 
@@ -126,7 +120,7 @@ def skew(config: PipelineConfig, version: int, window: list[int]) -> DriftReport
         return None
     # TFDV's own reader of tf.Example TFRecords (a Beam pipeline on the DirectRunner, a few seconds).
     requests = tfdv.generate_statistics_from_tfrecord(data_location=str(files[0].parent / "*.tfrecord"))
-    anomalies = tfdv.validate_statistics(_window_statistics(config, window), _schema(config.spec),
+    anomalies = tfdv.validate_statistics(_window_statistics(config, window), config.spec.load_schema(),
                                          environment="TRAINING", serving_statistics=requests)
     count = requests.datasets[0].num_examples
     return DriftReport(f"{count} requests logged to v{version}", window, _measures(anomalies, "skew_measurements"))

@@ -50,11 +50,9 @@ def request_logs(config, version: int) -> list[Path]:
 
 def feature_types(spec: DatasetSpec) -> dict[str, str]:
     """Column -> 'INT' | 'FLOAT' | 'BYTES' from the curated schema."""
-    from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    schema = text_format.Parse(spec.schema_path().read_text(), schema_pb2.Schema())
-    return {f.name: schema_pb2.FeatureType.Name(f.type) for f in schema.feature}
+    return {f.name: schema_pb2.FeatureType.Name(f.type) for f in spec.load_schema().feature}
 
 
 def example_bytes(row: dict[str, str], spec: DatasetSpec, types: dict[str, str]) -> bytes:
