@@ -40,9 +40,17 @@ PIPELINE_IMAGE := $(or $(IMAGE),openct-pipeline:$(VERSION_TAG))
 SERVICE_ACCOUNT ?= openct-pipeline
 PVC ?= yes
 NEED := deploy/need.sh
+# The volume directories that pods (uid 10001) write into: created world-writable, and only they
+# are touched (pods own what they write below them; a recursive chmod fails on it for a
+# non-root user). Spans cut by `make deploy` are world-readable (umask 022), which pods need.
+MAKE_VOLUMES := for d in $(KIND_VOLUMES) $(KIND_VOLUMES)/pipeline $(KIND_VOLUMES)/pipeline/data $(KIND_VOLUMES)/models; do \
+	[ -d $$d ] || install -d -m 0777 $$d; done
+# TF Serving loads a version within --file_system_poll_wait_seconds (30 s) of a push; before the
+# first push it is never Ready (kustomize/base/serving.yaml).
+SERVING_WAIT ?= 600s
 
 .PHONY: help env run spans schema test test-unit bench replay lock clean compile upload submit schedule unschedule runs \
-	cluster kfp image deploy ui serve-test e2e down
+	cluster kfp image deploy ui serve-test e2e trigger-on trigger-off down
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -92,7 +100,7 @@ runs: ## List recent KFP runs and their states
 
 cluster: ## Create the kind cluster 'openct' (Kubernetes 1.32, ports 8080 and 8501, build/kind-volumes)
 	@$(NEED) docker kind kubectl
-	@mkdir -p $(KIND_VOLUMES)/pipeline/data $(KIND_VOLUMES)/models && chmod -R a+rwX $(KIND_VOLUMES)
+	@$(MAKE_VOLUMES)
 	@sed 's|KIND_VOLUMES|$(KIND_VOLUMES)|' deploy/kind-cluster.yaml > build/kind-cluster.yaml
 	@if kind get clusters | grep -qx $(KIND_CLUSTER); then echo "kind cluster '$(KIND_CLUSTER)' exists"; \
 	else kind create cluster --config build/kind-cluster.yaml --wait 180s; fi
@@ -113,9 +121,9 @@ image: ## Build the pipeline image (deploy/Dockerfile, from requirements.lock) a
 
 deploy: ## Apply our layer (volumes, RBAC, TF Serving: kustomize/overlays/kind); cut spans onto the data volume
 	@$(NEED) kubectl cluster
+	@$(MAKE_VOLUMES)
 	kubectl apply -k kustomize/overlays/kind
 	@$(OPENCT) spans --data-root $(KIND_VOLUMES)/pipeline/data
-	@chmod -R a+rwX $(KIND_VOLUMES)
 
 ui: ## Show the KFP UI address (port-forward it when the kind port mapping is not there)
 	@$(NEED) kubectl cluster
@@ -125,14 +133,22 @@ ui: ## Show the KFP UI address (port-forward it when the kind port mapping is no
 
 serve-test: ## Predictions from TF Serving (localhost:8501) on real rows of the newest span
 	@$(NEED) kubectl cluster
-	kubectl -n openct wait --for=condition=Available --timeout=300s deployment/tf-serving
+	kubectl -n openct wait --for=condition=Available --timeout=$(SERVING_WAIT) deployment/tf-serving
 	@$(OPENCT) predict --url http://localhost:8501 --data-root $(KIND_VOLUMES)/pipeline/data \
 		--serving-dir $(KIND_VOLUMES)/models  # request logs beside the models: the CronJob checks skew
 
 e2e: ## All of it on kind: cluster, KFP, image, deploy, upload, a finished run, a prediction, a schedule
 	$(MAKE) cluster kfp image deploy upload
 	$(MAKE) submit WAIT=1
-	$(MAKE) serve-test schedule runs
+	$(MAKE) serve-test schedule trigger-on runs
+
+trigger-on: ## Let the trigger CronJob start runs (it is deployed suspended; after `make upload`)
+	@$(NEED) kubectl cluster
+	kubectl -n kubeflow patch cronjob openct-trigger --type merge -p '{"spec":{"suspend":false}}'
+
+trigger-off: ## Suspend the trigger CronJob (no new runs from it; a running one finishes)
+	@$(NEED) kubectl cluster
+	kubectl -n kubeflow patch cronjob openct-trigger --type merge -p '{"spec":{"suspend":true}}'
 
 down: ## Delete the kind cluster (build/kind-volumes, with spans and models, is kept)
 	@$(NEED) kind

@@ -2,8 +2,9 @@
 
 The same page is written by a local run (next to the run's outputs, linked from the summary) and
 by a Kubeflow task (as its `view` HTML output artifact, which the KFP UI renders). TFX alone shows
-nothing of statistics, anomalies or evaluation in the KFP UI. Statistics use TFDV's own Facets
-view (`get_statistics_html`); anomalies and metrics are plain tables: no notebook, no extension.
+nothing of statistics, anomalies or evaluation in the KFP UI. Every page reads offline: plain
+tables and inline SVG, no script; statistics add TFDV's interactive Facets view below the tables,
+which needs internet access for its scripts (`get_statistics_html` loads them from the web).
 """
 
 from __future__ import annotations
@@ -25,13 +26,23 @@ _STYLE = ("body{font-family:sans-serif;margin:1.2em}table{border-collapse:collap
           ".bad{color:#b00020}.good{color:#0a7d28}code{font-size:90%}")
 
 
+class Html(str):
+    """Markup this module made itself (an SVG): `table` puts it in a cell unescaped."""
+
+
 def table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _cell(value: object) -> str:
+    if isinstance(value, Html):
+        return value
+    return html.escape(_text(value))
+
+
+def _text(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.0f}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
     return str(value)
@@ -72,6 +83,8 @@ def _props(a: Artifact) -> str:
 
 
 def _statistics(outputs, error) -> str:
+    """Per-split tables (readable offline, with a histogram per numeric feature), then TFDV's
+    interactive Facets view, which loads its scripts from the internet (blank offline)."""
     import tensorflow_data_validation as tfdv
     from tensorflow_data_validation.utils import display_util
 
@@ -83,9 +96,48 @@ def _statistics(outputs, error) -> str:
     loaded = [tfdv.load_stats_binary(os.path.join(uri, s, "FeatureStats.pb")) for s in splits]
     if not loaded:
         return ""
-    if len(loaded) == 1:
-        return display_util.get_statistics_html(loaded[0], lhs_name=splits[0])
-    return display_util.get_statistics_html(loaded[0], loaded[1], lhs_name=splits[0], rhs_name=splits[1])
+    parts = [f"<h3>{html.escape(split)}: {int(stats_list.datasets[0].num_examples)} examples</h3>"
+             + statistics_table(stats_list.datasets[0]) for split, stats_list in zip(splits, loaded)]
+    facets = (display_util.get_statistics_html(loaded[0], lhs_name=splits[0]) if len(loaded) == 1 else
+              display_util.get_statistics_html(loaded[0], loaded[1], lhs_name=splits[0], rhs_name=splits[1]))
+    parts.append("<details><summary>Interactive Facets view (needs internet access: it loads its "
+                 f"scripts from the web)</summary>{facets}</details>")
+    return "".join(parts)
+
+
+def statistics_table(dataset) -> str:
+    """One row per feature of a DatasetFeatureStatistics: plain HTML and inline SVG only."""
+    numeric, strings = [], []
+    for feature in sorted(dataset.features, key=lambda f: f.path.step[-1] if f.path.step else f.name):
+        name = ".".join(feature.path.step) or feature.name
+        if feature.HasField("num_stats"):
+            n = feature.num_stats
+            common = n.common_stats
+            numeric.append((name, common.num_non_missing, common.num_missing, n.mean, n.std_dev, n.num_zeros,
+                            n.min, n.median, n.max, _histogram_svg(n.histograms)))
+        elif feature.HasField("string_stats"):
+            t = feature.string_stats
+            top = ", ".join(f"{v.value} ({v.frequency:.0f})" for v in t.top_values[:3])
+            strings.append((name, t.common_stats.num_non_missing, t.common_stats.num_missing, t.unique, top))
+    parts = []
+    if numeric:
+        parts.append(table(["numeric feature", "count", "missing", "mean", "std", "zeros", "min",
+                                       "median", "max", "histogram"], numeric))
+    if strings:
+        parts.append(table(["categorical feature", "count", "missing", "unique", "top values"], strings))
+    return "".join(parts)
+
+
+def _histogram_svg(histograms, width: int = 120, height: int = 24) -> Html:
+    """The standard (equal-width) histogram as bars; empty when TFDV computed none."""
+    standard = [h for h in histograms if h.type == h.STANDARD]
+    if not standard or not standard[0].buckets:
+        return Html("")
+    counts = [b.sample_count for b in standard[0].buckets]
+    top, step = max(counts) or 1.0, width / len(counts)
+    bars = "".join(f"<rect x='{i * step:.1f}' y='{height - height * c / top:.1f}' width='{max(step - 1, 1):.1f}' "
+                   f"height='{height * c / top:.1f}'/>" for i, c in enumerate(counts))
+    return Html(f"<svg width='{width}' height='{height}' fill='#4a78b5'>{bars}</svg>")
 
 
 def _anomalies(outputs, error) -> str:

@@ -31,3 +31,21 @@ def test_a_broken_view_does_not_fail_the_node():
     evaluation = metadata_store_pb2.Artifact(id=1, uri="/does/not/exist")
     page = views.node_page("Evaluator", "ran", 1.0, {"evaluation": [evaluation]})
     assert "view unavailable" in page and "status: <b class='good'>ran</b>" in page
+
+
+def test_statistics_table_reads_offline(tmp_path):
+    """The statistics page's tables come from TFDV's own statistics, with no script at all."""
+    import re
+
+    import pandas as pd
+    import tensorflow_data_validation as tfdv
+
+    frame = pd.DataFrame({"fare": [1.0, 2.5, 2.5, 40.0, None], "payment_type": ["Cash", "Cash", "Card", None, "Card"]})
+    stats = tfdv.generate_statistics_from_dataframe(frame).datasets[0]
+    page = views.statistics_table(stats)
+    assert "<script" not in page and "http" not in page
+    fare = re.search(r"<tr><td>fare</td>(.*?)</tr>", page).group(1)
+    assert fare.startswith("<td>4</td><td>1</td>")  # count, missing
+    assert "<svg" in fare and "<rect" in fare  # its histogram
+    cash = re.search(r"<tr><td>payment_type</td>(.*?)</tr>", page).group(1)
+    assert cash.startswith("<td>4</td><td>1</td><td>2</td>") and "Cash (2)" in cash

@@ -6,6 +6,8 @@ uploaded spec's parameters, and scripts run states. The real thing is tests/test
 
 from __future__ import annotations
 
+import time
+
 import kfp_server_api
 import pytest
 
@@ -64,6 +66,13 @@ def test_submit_waits_and_reports_the_outcome(kfp, spec_path, capsys):
     fake.run_outcome = "FAILED"
     assert openct(url, "submit", "--experiment", "openct", "--wait", "--poll", "0.05") == cli.EXIT_FAILED
     assert len(fake.experiments) == 1  # the experiment is reused, not duplicated
+
+    # A canceled run ends the wait at once (kfp's own wait_for_run_completion would poll it until
+    # the timeout); the double's states are KFP's V2beta1RuntimeState names (run.proto:237-250).
+    fake.run_outcome = "CANCELED"
+    started = time.monotonic()
+    assert openct(url, "submit", "--experiment", "openct", "--wait", "--poll", "0.05", "--timeout", "30") == cli.EXIT_FAILED
+    assert time.monotonic() - started < 10 and "CANCELED" in capsys.readouterr().out
 
 
 def test_schedule_replaces_by_name_and_unschedule_removes(kfp, spec_path, capsys):

@@ -130,3 +130,45 @@ def test_unpinned_image_is_refused():
         with pytest.raises(ValueError, match="pin a tag"):
             KfpTarget(image=image)
     KfpTarget(image="registry:5000/openct@sha256:" + "0" * 64)
+
+
+def test_no_backend_placeholder_in_container_args(compiled):
+    """KFP 2.17.0 substitutes `{{$.pipeline_...}}` only as a task input's runtime constant
+    (driver/resolve.go:422-454), never in command or args (driver/util.go:263-288,
+    component/launcher_v2.go:1051-1173): written there, every run would share one literal run id."""
+    _, spec, _ = compiled
+    for label, executor in spec["deploymentSpec"]["executors"].items():
+        container = executor["container"]
+        for item in [*container.get("command", []), *container.get("args", [])]:
+            assert "{{$.pipeline_" not in item, (label, item)
+    for name, task in kfp_spec.root_tasks(spec).items():
+        if kfp_spec.node_of(spec, task):
+            assert task["inputs"]["parameters"]["run_id"] == {"runtimeValue": {"constant": "{{$.pipeline_job_uuid}}"}}, name
+
+
+def test_stand_in_substitutes_only_what_the_backend_does(compiled):
+    """The offline executor's substitution (tests/kfp_spec.py) against the backend's rules."""
+    _, spec, _ = compiled
+    task = kfp_spec.root_tasks(spec)["trainer"]
+    run = kfp_spec.KfpRun(run_id="6f1c")
+    run_id = kfp_spec.driver_constant("{{$.pipeline_job_uuid}}", run, "trainer")
+    assert run_id == "6f1c" and kfp_spec.driver_constant("run-{{$.pipeline_job_uuid}}", run, "t") == "run-{{$.pipeline_job_uuid}}"
+    artifacts = {"{{$.inputs.artifacts['ir'].path}}": "/minio/ir", "{{$.outputs.artifacts['view'].path}}": "/minio/v"}
+    argv = kfp_spec.task_argv(spec, task, {"metadata": "grpc://m:8080", "run_id": run_id}, artifacts)
+    assert argv[argv.index("--run-id") + 1] == "6f1c" and argv[argv.index("--ir") + 1] == "/minio/ir"
+    literal = copy.deepcopy(spec)  # the pre-fix spec: the placeholder written into the args
+    args = kfp_spec.container_of(literal, task)["args"]
+    args[args.index("{{$.inputs.parameters['run_id']}}")] = "{{$.pipeline_job_uuid}}"
+    with pytest.raises(AssertionError, match="unsubstituted"):
+        kfp_spec.task_argv(literal, task, {"metadata": "grpc://m:8080", "run_id": run_id}, artifacts)
+    with pytest.raises(AssertionError, match="not found in executor input"):
+        kfp_spec.task_argv(spec, task, {"metadata": "grpc://m:8080"}, artifacts)
+
+
+@pytest.mark.parametrize("value, driver, launcher", [
+    # Printed by Go 1.26's fmt.Sprintf("%g") / strconv.FormatFloat(v, 'f', -1, 64) on this machine.
+    (3, "3", "3"), (300.0, "300", "300"), (0.5, "0.5", "0.5"), (0.65, "0.65", "0.65"), (1e-7, "1e-07", "0.0000001"),
+    (0.0001, "0.0001", "0.0001"), (1234567.5, "1.2345675e+06", "1234567.5"), (-2.5, "-2.5", "-2.5"),
+    (True, "true", "true"), ("grpc://m:8080", "grpc://m:8080", "grpc://m:8080")])
+def test_parameter_text_as_the_backend_prints_it(value, driver, launcher):
+    assert kfp_spec.driver_text(value) == driver and kfp_spec.launcher_text(value) == launcher

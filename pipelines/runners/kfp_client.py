@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,19 @@ def submit(client, host: str, pipeline_name: str, experiment: str, version: str 
 
 
 def wait(client, run_id: str, timeout: float, poll: float = 10.0) -> str:
-    """Follows a run to its end; returns its final state (SUCCEEDED, FAILED, ...)."""
-    run = client.wait_for_run_completion(run_id, timeout=timeout, sleep_duration=poll)
-    return (run.state or "UNKNOWN").upper()
+    """Follows a run to its end; returns its final state (SUCCEEDED, FAILED, CANCELED, ...).
+
+    Not kfp's `wait_for_run_completion`: in kfp 2.17.0 it stops only on succeeded, failed,
+    skipped and error (sdk/python/kfp/client/client.py:1384), so a canceled run (CANCELED,
+    backend/api/v2beta1/run.proto:247) is polled until the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = (client.get_run(run_id).state or "UNKNOWN").upper()
+        if state in FINISHED:
+            return state
+        if time.monotonic() + poll > deadline:
+            raise TimeoutError(f"run {run_id} still {state} after {timeout:.0f} s")
+        time.sleep(poll)
 
 
 def validate_cron(cron: str) -> str:

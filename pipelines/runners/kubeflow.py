@@ -5,8 +5,9 @@ TFX's own `KubeflowV2DagRunner` targets Vertex AI; its output does not run on op
 built with the kfp SDK and compiled by kfp's compiler, with one container task per TFX node:
 
     compile-ir   `openct compile-ir` with the run's parameters -> the TFX IR (an artifact)
-    <node>       `openct step --node <id> --run-id {{$.pipeline_job_uuid}}` for every TFX node,
-                 in the TFX DAG's order, each reading the IR, writing an HTML view
+    <node>       `openct step --node <id> --run-id <run id>` for every TFX node, in the TFX DAG's
+                 order, each reading the IR, writing an HTML view; the run id is a task input
+                 set from `{{$.pipeline_job_uuid}}`, which KFP's driver resolves to the run's id
 
 Every node task runs TFX's portable launcher for one node (pipelines.runners.step), the code path
 of the local runner, against Kubeflow's ML Metadata service: resolvers, `{SPAN}` resolution, TFX
@@ -34,16 +35,20 @@ RUN_PARAMETERS = ("data_root", "window_spans", "train_steps", "min_auc", "min_ac
 COMPILE_TIME = ("pipeline_name", "dataset", "model_name", "span_months", "batch_size", "learning_rate",
                 "hidden_units", "early_stopping_patience", "analyzer_cache", "warm_start", "beam_args")
 
-# (cpu request, memory request, memory limit) per node; resolvers and the gate only query MLMD.
+# (cpu request, memory request, memory limit) per node; no CPU limit, so a task may use idle cores.
+# Sized so that a 2-CPU node with KFP on it can schedule every task: the DAG runs at most three
+# small tasks at once (the three resolvers after the gate) and each heavy node alone (Trainer
+# waits for Transform, Evaluator for Trainer), so the peak request is one heavy task or three
+# small ones. Memory requests cover what a task process really holds: importing TFX alone is
+# about 1.2 GB resident, so no task gets less than a 2 GiB limit.
 RESOURCES = {
-    "CsvExampleGen": ("1", "1Gi", "3Gi"),
-    "StatisticsGen": ("1", "1Gi", "3Gi"),
-    "Transform": ("1", "2Gi", "6Gi"),
-    "Trainer": ("2", "2Gi", "6Gi"),
-    "Evaluator": ("1", "2Gi", "6Gi"),
-    "Pusher": ("250m", "512Mi", "2Gi"),
+    "CsvExampleGen": ("250m", "1Gi", "3Gi"),
+    "StatisticsGen": ("250m", "1Gi", "3Gi"),
+    "Transform": ("500m", "1536Mi", "6Gi"),
+    "Trainer": ("500m", "1536Mi", "6Gi"),
+    "Evaluator": ("500m", "1536Mi", "6Gi"),
 }
-SMALL = ("250m", "512Mi", "1Gi")
+SMALL = ("100m", "1Gi", "2Gi")  # compile-ir, resolvers, the gate, ImportSchemaGen, Pusher
 
 
 def project_version() -> str:
@@ -116,9 +121,16 @@ def _compile_ir_component(image: str, constants: list[str]):
 
 
 def _node_component(image: str, node_id: str):
-    def node(ir: dsl.Input[dsl.Artifact], metadata: str, view: dsl.Output[dsl.HTML]):
+    # The run id is an input parameter, not `{{$.pipeline_job_uuid}}` in the args: KFP 2.17.0
+    # substitutes that placeholder only as the constant value of a task input parameter (driver,
+    # backend/src/v2/driver/resolve.go, the runtime-value branch of resolveInputs); the launcher
+    # substitutes in args only inputs, outputs and `{{$}}` (backend/src/v2/component/
+    # launcher_v2.go, getPlaceholders). Written into the args, every task of every run would get
+    # the literal text as its TFX run id, and from the second run on TFX would find the first
+    # run's executions in that pipeline-run context and do nothing.
+    def node(ir: dsl.Input[dsl.Artifact], metadata: str, run_id: str, view: dsl.Output[dsl.HTML]):
         return dsl.ContainerSpec(image=image, command=[*PYTHON, "step"], args=[
-            "--ir", ir.path, "--node", node_id, "--run-id", dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            "--ir", ir.path, "--node", node_id, "--run-id", run_id,
             "--metadata", metadata, "--view", view.path])
 
     node.__name__ = node.__qualname__ = node_id  # the component (and task) is named after the node
@@ -171,7 +183,8 @@ def build_pipeline(config: PipelineConfig, target: KfpTarget):
         configure(compiled, SMALL)
         tasks: dict[str, dsl.PipelineTask] = {}
         for node_id, upstream in dag.items():
-            task = node_components[node_id](ir=compiled.outputs["ir"], metadata=metadata)
+            task = node_components[node_id](ir=compiled.outputs["ir"], metadata=metadata,
+                                            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
             task.set_display_name(node_id)
             for up in upstream:
                 task.after(tasks[up])
