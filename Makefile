@@ -40,6 +40,12 @@ PIPELINE_IMAGE := $(or $(IMAGE),openct-pipeline:$(VERSION_TAG))
 SERVICE_ACCOUNT ?= openct-pipeline
 PVC ?= yes
 NEED := deploy/need.sh
+# Images: `upstream` pulls kindest/node and the Dockerfile's debian base; `local` builds them here
+# from package registries (deploy/base-image.sh, deploy/kind-node/build.sh: no container registry
+# needed); `auto` picks local when Docker cannot pull the pinned base (deploy/registry.sh).
+IMAGES ?= auto
+LOCAL_IMAGES = $(or $(filter local,$(IMAGES)),$(if $(filter auto,$(IMAGES)),$(shell deploy/registry.sh >/dev/null 2>&1 || echo local)))
+KIND_VERSION := v0.31.0
 # The volume directories that pods (uid 10001) write into: created world-writable, and only they
 # are touched (pods own what they write below them; a recursive chmod fails on it for a
 # non-root user). Spans cut by `make deploy` are world-readable (umask 022), which pods need.
@@ -50,7 +56,7 @@ MAKE_VOLUMES := for d in $(KIND_VOLUMES) $(KIND_VOLUMES)/pipeline $(KIND_VOLUMES
 SERVING_WAIT ?= 600s
 
 .PHONY: help env run spans schema test test-unit bench replay lock clean compile upload submit schedule unschedule runs \
-	cluster kfp image deploy ui serve-test e2e trigger-on trigger-off down
+	engine cluster kfp image deploy ui serve-test e2e trigger-on trigger-off down
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -98,10 +104,16 @@ unschedule: ## Delete the recurring run SCHEDULE_NAME
 runs: ## List recent KFP runs and their states
 	@$(OPENCT) runs
 
-cluster: ## Create the kind cluster 'openct' (Kubernetes 1.32, ports 8080 and 8501, build/kind-volumes)
+engine: ## Docker engine (docker.io from Debian, started if none answers) and kind (go install, pinned)
+	@deploy/docker-engine.sh
+	@command -v kind >/dev/null || { echo "installing kind $(KIND_VERSION) with go install"; go install sigs.k8s.io/kind@$(KIND_VERSION); }
+
+cluster: ## Create the kind cluster 'openct' (Kubernetes 1.32, ports 8080 and 8501, build/kind-volumes; IMAGES)
 	@$(NEED) docker kind kubectl
 	@$(MAKE_VOLUMES)
 	@sed 's|KIND_VOLUMES|$(KIND_VOLUMES)|' deploy/kind-cluster.yaml > build/kind-cluster.yaml
+	@if [ -n "$(LOCAL_IMAGES)" ]; then node=$$(deploy/kind-node/build.sh) && \
+	  sed -i "s#^\(\s*image:\) kindest/node:.*#\1 $$node#" build/kind-cluster.yaml && echo "node image (built here): $$node"; fi
 	@if kind get clusters | grep -qx $(KIND_CLUSTER); then echo "kind cluster '$(KIND_CLUSTER)' exists"; \
 	else kind create cluster --config build/kind-cluster.yaml --wait 180s; fi
 
@@ -113,10 +125,10 @@ kfp: ## Install Kubeflow Pipelines 2.17.0 standalone (kustomize/kfp) and wait un
 	kubectl -n kubeflow wait --for=condition=Available --timeout=1200s deployment --all
 	@echo "KFP is ready: http://localhost:8080"
 
-image: ## Build the pipeline image (deploy/Dockerfile, from requirements.lock) and load it into kind
+image: ## Build the pipeline image (deploy/Dockerfile, from requirements.lock) and load it into kind (IMAGES)
 	@$(NEED) docker kind
 	docker build -f deploy/Dockerfile -t $(PIPELINE_IMAGE) --build-arg VERSION=$(VERSION_TAG) \
-	  --build-arg REVISION=$(OPENCT_GIT_COMMIT) .
+	  --build-arg REVISION=$(OPENCT_GIT_COMMIT) $(if $(LOCAL_IMAGES),--build-arg BASE_IMAGE=$$(deploy/base-image.sh)) .
 	kind load docker-image $(PIPELINE_IMAGE) --name $(KIND_CLUSTER)
 
 deploy: ## Apply our layer (volumes, RBAC, TF Serving: kustomize/overlays/kind); cut spans onto the data volume

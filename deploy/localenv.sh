@@ -146,6 +146,11 @@ bwrap_in() {
   if kubectl=$(command -v kubectl 2>/dev/null); then
     binds+=(--ro-bind "$(readlink -f "$kubectl")" /usr/local/bin/kubectl)
   fi
+  # The host's Docker CLI and engine socket, for the tests that run the pipeline image.
+  local docker
+  if docker=$(command -v docker 2>/dev/null) && [ -S /var/run/docker.sock ]; then
+    binds+=(--ro-bind "$(readlink -f "$docker")" /usr/local/bin/docker --bind /var/run/docker.sock /run/docker.sock)
+  fi
   mkdir -p "$cache/pip"
   exec bwrap --bind "$root" / --proc /proc --dev /dev \
     --ro-bind /etc/resolv.conf /etc/resolv.conf \

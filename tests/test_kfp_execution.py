@@ -18,6 +18,7 @@ and push version 2 under its own TFX run id (with a literal run id it would be a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -30,6 +31,7 @@ from components.pusher import served_versions
 from pipelines import lineage
 from pipelines.config import REPO_ROOT, PipelineConfig
 from pipelines.features import CHICAGO_TAXI
+from pipelines.runners.kubeflow import project_version
 from pipelines.spans import cut_spans
 from tests import kfp_spec
 from tests.taxi_sample import small_taxi_csv
@@ -37,8 +39,10 @@ from tests.taxi_sample import small_taxi_csv
 pytestmark = pytest.mark.e2e
 
 
-def execute(spec: dict[str, Any], run: kfp_spec.KfpRun, parameters: dict[str, Any], mount: Path) -> dict[str, dict[str, str]]:
-    """Runs every task of the root DAG in dependency order; returns each task's output paths."""
+def execute(spec: dict[str, Any], run: kfp_spec.KfpRun, parameters: dict[str, Any], mount: Path,
+            container: list[str] | None = None) -> dict[str, dict[str, str]]:
+    """Runs every task of the root DAG in dependency order; returns each task's output paths.
+    `container`: a prefix that runs the argv in the pipeline image (`docker run ... IMAGE`)."""
     tasks = kfp_spec.root_tasks(spec)
     pipeline = spec["pipelineInfo"]["name"]
     uris: dict[str, dict[str, str]] = {}
@@ -63,7 +67,7 @@ def execute(spec: dict[str, Any], run: kfp_spec.KfpRun, parameters: dict[str, An
                           f"{{{{$.outputs.artifacts['{key}'].path}}}}": outputs[name][key]}
             Path(outputs[name][key]).parent.mkdir(parents=True, exist_ok=True)  # the launcher prepares it
         argv = kfp_spec.task_argv(spec, task, params, artifacts)
-        proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+        proc = subprocess.run([*(container or []), *argv], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
                               env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # the image installs the package
         assert proc.returncode == 0, f"task {name}: {' '.join(argv)}\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}"
     return outputs
@@ -83,17 +87,21 @@ def resolved_baseline_ids(config: PipelineConfig, store_path: str) -> list[list[
         return [[i for i in ids if i in models] for ids in selected]
 
 
+def local_parameters(spec: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Run parameters with local paths. Gate thresholds any trained model passes: these tests are
+    about orchestration (the gate's own decisions are tested in tests/test_e2e.py)."""
+    return {**{k: v["defaultValue"] for k, v in spec["root"]["inputDefinitions"]["parameters"].items()},
+            "data_root": str(root / "data"), "pipeline_root": str(root / "pipeline"),
+            "serving_dir": str(root / "serving"), "metadata": f"sqlite://{root / 'metadata.sqlite'}",
+            "window_spans": 1, "train_steps": 300, "min_auc": 0.0, "min_accuracy": 0.0, "max_auc_drop": 1.0}
+
+
 def test_compiled_spec_runs_task_by_task(tmp_path):
     spec, _ = kfp_spec.load(kfp_spec.compile_default())
     source = tmp_path / "source.csv"
     small_taxi_csv(source)
     store = tmp_path / "metadata.sqlite"
-    # Gate thresholds any trained model passes: this test is about orchestration, and run 2 must
-    # push (the gate's own decisions are tested in tests/test_e2e.py).
-    parameters = {**{k: v["defaultValue"] for k, v in spec["root"]["inputDefinitions"]["parameters"].items()},
-                  "data_root": str(tmp_path / "data"), "pipeline_root": str(tmp_path / "pipeline"),
-                  "serving_dir": str(tmp_path / "serving"), "metadata": f"sqlite://{store}",
-                  "window_spans": 1, "train_steps": 300, "min_auc": 0.0, "min_accuracy": 0.0, "max_auc_drop": 1.0}
+    parameters = local_parameters(spec, tmp_path)
     config = PipelineConfig(serving_dir=parameters["serving_dir"])
     runs = [kfp_spec.KfpRun(run_id=str(uuid.uuid4())) for _ in range(2)]
 
@@ -120,3 +128,36 @@ def test_compiled_spec_runs_task_by_task(tmp_path):
     with metadata.Metadata(metadata.sqlite_metadata_connection_config(str(store))) as m:
         first_model = min(a.id for a in m.store.get_artifacts_by_type("Model"))
     assert resolved_baseline_ids(config, str(store)) == [[], [first_model]]
+
+
+IMAGE = os.environ.get("OPENCT_TEST_IMAGE", f"openct-pipeline:{project_version()}")
+
+
+def _image_problem() -> str | None:
+    if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True).returncode:
+        return "needs a running Docker engine (make engine)"
+    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode:
+        return f"needs the pipeline image {IMAGE} (make image, or OPENCT_TEST_IMAGE)"
+    return None
+
+
+@pytest.mark.cluster
+@pytest.mark.skipif(_image_problem() is not None, reason=str(_image_problem()))
+def test_compiled_spec_runs_in_the_pipeline_image(tmp_path):
+    """The same tasks in the image `make image` built, as KFP's pods run them: uid 10001, the
+    image's own Python and packages (not this checkout's), the volume mounted at the same path."""
+    root = tmp_path / "volume"
+    root.mkdir(mode=0o777)
+    root.chmod(0o777)  # the task user (10001) writes here, as on the kind volumes
+    spec, _ = kfp_spec.load(kfp_spec.compile_default(tmp_path / "pipeline.yaml"))
+    parameters = local_parameters(spec, root)
+    small_taxi_csv(tmp_path / "source.csv")
+    cut_spans(tmp_path / "source.csv", parameters["data_root"], CHICAGO_TAXI.timestamp_column, 3, upto=1)
+    docker = ["docker", "run", "--rm", "--user", "10001:10001", "-e", "HOME=/tmp", "-v", f"{root}:{root}", IMAGE]
+    previous = os.umask(0)  # output directories the stand-in launcher creates are the task's to write
+    try:
+        outputs = execute(spec, kfp_spec.KfpRun(run_id=str(uuid.uuid4())), parameters, root / "pod", docker)
+    finally:
+        os.umask(previous)
+    assert served_versions(PipelineConfig(serving_dir=parameters["serving_dir"]).model_serving_dir) == [1]
+    assert "Pushed version 1" in Path(outputs["pusher"]["view"]).read_text()
