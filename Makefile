@@ -55,11 +55,11 @@ MAKE_VOLUMES := for d in $(KIND_VOLUMES) $(KIND_VOLUMES)/pipeline $(KIND_VOLUMES
 # first push it is never Ready (kustomize/base/serving.yaml).
 SERVING_WAIT ?= 600s
 
-.PHONY: help env run spans schema test test-unit bench replay lock clean compile upload submit schedule unschedule runs \
+.PHONY: help env run spans schema test test-cluster test-unit bench replay lock clean compile upload submit schedule unschedule runs \
 	engine cluster kfp image deploy ui serve-test e2e trigger-on trigger-off down
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 env: ## Build (once) and show the Python environment
 	@$(ENV)
@@ -76,6 +76,9 @@ schema: ## Infer a candidate schema from the spans for review (never touches the
 
 test: ## All tests: unit and end-to-end (the command CI runs)
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-cluster: ## Tests marked cluster: the spec in the pipeline image, as pods on kind, on KFP at KFP_HOST
+	@OPENCT_BIND="$(OPENCT_BIND) $(HOME)/.kube" $(PY) -m pytest -m cluster -s -rs $(PYTEST_ARGS)
 
 test-unit: ## Unit tests only (no end-to-end pipeline runs)
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)

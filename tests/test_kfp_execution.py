@@ -17,10 +17,13 @@ and push version 2 under its own TFX run id (with a literal run id it would be a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +42,19 @@ from tests.taxi_sample import small_taxi_csv
 pytestmark = pytest.mark.e2e
 
 
+Launch = Callable[[str, list[str]], subprocess.CompletedProcess]
+
+
+def run_here(task: str, argv: list[str]) -> subprocess.CompletedProcess:
+    """A task as a process of this checkout (the image installs the package; here PYTHONPATH)."""
+    return subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+
+
 def execute(spec: dict[str, Any], run: kfp_spec.KfpRun, parameters: dict[str, Any], mount: Path,
-            container: list[str] | None = None) -> dict[str, dict[str, str]]:
+            launch: Launch = run_here) -> dict[str, dict[str, str]]:
     """Runs every task of the root DAG in dependency order; returns each task's output paths.
-    `container`: a prefix that runs the argv in the pipeline image (`docker run ... IMAGE`)."""
+    `launch` runs one task's argv: here, in the pipeline image, or in a pod."""
     tasks = kfp_spec.root_tasks(spec)
     pipeline = spec["pipelineInfo"]["name"]
     uris: dict[str, dict[str, str]] = {}
@@ -67,9 +79,10 @@ def execute(spec: dict[str, Any], run: kfp_spec.KfpRun, parameters: dict[str, An
                           f"{{{{$.outputs.artifacts['{key}'].path}}}}": outputs[name][key]}
             Path(outputs[name][key]).parent.mkdir(parents=True, exist_ok=True)  # the launcher prepares it
         argv = kfp_spec.task_argv(spec, task, params, artifacts)
-        proc = subprocess.run([*(container or []), *argv], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
-                              env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # the image installs the package
+        started = time.monotonic()
+        proc = launch(name, argv)
         assert proc.returncode == 0, f"task {name}: {' '.join(argv)}\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}"
+        print(f"task {name}: {time.monotonic() - started:.1f} s")  # pytest -s shows the per-task times
     return outputs
 
 
@@ -154,10 +167,60 @@ def test_compiled_spec_runs_in_the_pipeline_image(tmp_path):
     small_taxi_csv(tmp_path / "source.csv")
     cut_spans(tmp_path / "source.csv", parameters["data_root"], CHICAGO_TAXI.timestamp_column, 3, upto=1)
     docker = ["docker", "run", "--rm", "--user", "10001:10001", "-e", "HOME=/tmp", "-v", f"{root}:{root}", IMAGE]
+    run_one_version(spec, root, parameters, lambda task, argv: subprocess.run(
+        [*docker, *argv], capture_output=True, text=True, timeout=900))
+
+
+def run_one_version(spec: dict[str, Any], root: Path, parameters: dict[str, Any], launch: Launch) -> None:
+    """One run of the spec on one span: version 1 pushed, the Pusher's view says so."""
     previous = os.umask(0)  # output directories the stand-in launcher creates are the task's to write
     try:
-        outputs = execute(spec, kfp_spec.KfpRun(run_id=str(uuid.uuid4())), parameters, root / "pod", docker)
+        outputs = execute(spec, kfp_spec.KfpRun(run_id=str(uuid.uuid4())), parameters, root / "pod", launch)
     finally:
         os.umask(previous)
     assert served_versions(PipelineConfig(serving_dir=parameters["serving_dir"]).model_serving_dir) == [1]
     assert "Pushed version 1" in Path(outputs["pusher"]["view"]).read_text()
+
+
+KIND_VOLUMES = REPO_ROOT / "build" / "kind-volumes"  # the host side of the node's /var/local/openct
+NODE_VOLUMES = "/var/local/openct"  # deploy/kind-cluster.yaml
+
+
+def _kind_problem() -> str | None:
+    if not shutil.which("kubectl") or subprocess.run(["kubectl", "get", "nodes"], capture_output=True).returncode:
+        return "needs a reachable cluster (make cluster; inside the environment KUBECONFIG must be readable)"
+    if not (KIND_VOLUMES / "pipeline").is_dir():
+        return f"needs {KIND_VOLUMES}/pipeline (make cluster)"
+    return None
+
+
+def in_pod(task: str, argv: list[str]) -> subprocess.CompletedProcess:
+    """A task as a pod on the cluster, as KFP's pods run it (image, uid 10001, the volume), without
+    KFP's driver and launcher: the node's volume directory is mounted at the same absolute path
+    as on the host, so every path in the argv means the same file on both sides."""
+    name = f"openct-{task}-{uuid.uuid4().hex[:6]}"
+    container = {"name": "main", "image": IMAGE, "imagePullPolicy": "Never", "args": argv,
+                 "env": [{"name": "HOME", "value": "/tmp"}],
+                 "volumeMounts": [{"name": "volume", "mountPath": str(KIND_VOLUMES)}]}
+    pod = {"apiVersion": "v1", "spec": {
+        "restartPolicy": "Never", "securityContext": {"runAsUser": 10001, "runAsGroup": 10001},
+        "containers": [container],
+        "volumes": [{"name": "volume", "hostPath": {"path": NODE_VOLUMES, "type": "Directory"}}]}}
+    return subprocess.run(["kubectl", "run", name, f"--image={IMAGE}", "--restart=Never", "--rm", "-i", "--quiet",
+                           "--pod-running-timeout=5m", f"--overrides={json.dumps(pod)}"],
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.cluster
+@pytest.mark.skipif(_kind_problem() is not None, reason=str(_kind_problem()))
+def test_compiled_spec_runs_as_pods_on_kind():
+    """Every task of the spec as a pod on the kind cluster (real Kubernetes: scheduling, the image
+    `make image` loaded into the node, the hostPath volume). Not KFP: no driver, launcher or Argo."""
+    root = KIND_VOLUMES / "pipeline" / f"test-{uuid.uuid4().hex[:8]}"
+    root.mkdir(mode=0o777)
+    root.chmod(0o777)
+    spec, _ = kfp_spec.load(kfp_spec.compile_default(root / "pipeline.yaml"))
+    parameters = local_parameters(spec, root)
+    small_taxi_csv(root / "source.csv")
+    cut_spans(root / "source.csv", parameters["data_root"], CHICAGO_TAXI.timestamp_column, 3, upto=1)
+    run_one_version(spec, root, parameters, in_pod)
