@@ -211,7 +211,8 @@ def test_dockerfile_installs_the_same_lock_as_local_runs():
 @pytest.mark.parametrize("tool,args", [
     ("hadolint", ["deploy/Dockerfile"]),
     ("shellcheck", ["deploy/localenv.sh", "deploy/relock.sh", "deploy/need.sh", "deploy/registry.sh",
-                    "deploy/docker-engine.sh", "deploy/base-image.sh", "deploy/kind-node/build.sh",
+                    "deploy/docker-engine.sh", "deploy/base-image.sh", "deploy/image-build.sh",
+                    "deploy/kind-node/build.sh", "deploy/kfp-images/build.sh",
                     "deploy/kind-node/smoke.sh", "deploy/kind-node/node/entrypoint",
                     "deploy/kind-node/node/runc-boundcaps", "deploy/kind-node/images/cni/openct-cni", ".ci/run"]),
     ("check-jsonschema", ["--builtin-schema", "vendor.github-workflows",
