@@ -149,8 +149,13 @@ IMAGE = os.environ.get("OPENCT_TEST_IMAGE", f"openct-pipeline:{project_version()
 def _image_problem() -> str | None:
     if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True).returncode:
         return "needs a running Docker engine (make engine)"
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode:
+    found = subprocess.run(["docker", "image", "inspect", "-f", '{{index .Config.Labels "org.opencontainers.image.revision"}}',
+                            IMAGE], capture_output=True, text=True)
+    if found.returncode:
         return f"needs the pipeline image {IMAGE} (make image, or OPENCT_TEST_IMAGE)"
+    head = os.environ.get("OPENCT_GIT_COMMIT")  # exported by the Makefile
+    if head and found.stdout.strip() != head:  # the image holds its own copy of our code
+        return f"the image {IMAGE} was built from commit {found.stdout.strip()}, this checkout is {head}: make image"
     return None
 
 
@@ -187,6 +192,8 @@ NODE_VOLUMES = "/var/local/openct"  # deploy/kind-cluster.yaml
 
 
 def _kind_problem() -> str | None:
+    if _image_problem():  # `make image` loads the image it builds into the node
+        return _image_problem()
     if not shutil.which("kubectl") or subprocess.run(["kubectl", "get", "nodes"], capture_output=True).returncode:
         return "needs a reachable cluster (make cluster; inside the environment KUBECONFIG must be readable)"
     if not (KIND_VOLUMES / "pipeline").is_dir():
