@@ -19,7 +19,7 @@ pytestmark = [
     pytest.mark.cluster,
     pytest.mark.skipif(not os.environ.get("KFP_HOST"),
                        reason="needs a real Kubeflow Pipelines: set KFP_HOST (e.g. http://localhost:8080 with the KFP UI "
-                              "port-forwarded); this machine cannot run a cluster"),
+                              "port-forwarded); KFP cannot be deployed on this project's machines yet (README)"),
 ]
 
 
