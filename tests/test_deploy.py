@@ -214,7 +214,7 @@ def test_dockerfile_installs_the_same_lock_as_local_runs():
                     "deploy/docker-engine.sh", "deploy/base-image.sh", "deploy/image-build.sh",
                     "deploy/kind-node/build.sh", "deploy/kfp-images/build.sh",
                     "deploy/kind-node/smoke.sh", "deploy/kind-node/node/entrypoint",
-                    "deploy/kind-node/node/runc-boundcaps", "deploy/kind-node/images/cni/openct-cni", ".ci/run"]),
+                    "deploy/runc-boundcaps", "deploy/kind-node/images/cni/openct-cni", ".ci/run"]),
     ("check-jsonschema", ["--builtin-schema", "vendor.github-workflows",
                           ".github/workflows/pull-request.yml", ".github/workflows/main.yml",
                           ".github/workflows/release.yml"]),

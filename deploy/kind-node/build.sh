@@ -137,11 +137,15 @@ build_images() {
 step "component images" build_images
 
 # ---------------------------------------------------------------------------- the node image
-node_base_key=$(key_of "$here/node" "$base_id")
+node_base_key=$(key_of "$here/node" "$deploy/runc-boundcaps" "$base_id")
 node_base="openct/kind-node-base:$node_base_key"
 node_base_image() {
-  have_image "$node_base" ||
-    docker build -q --build-arg BASE_IMAGE="$base" -t "$node_base" "$here/node" 2>&1 >/dev/null | quiet_builder
+  have_image "$node_base" && return 0
+  local ctx
+  ctx=$(mktemp -d "$cache/ctx.XXXXXX")
+  cp -r "$here/node/." "$deploy/runc-boundcaps" "$ctx/"  # the wrapper is shared with docker-engine.sh
+  docker build -q --build-arg BASE_IMAGE="$base" -t "$node_base" "$ctx" 2>&1 >/dev/null | quiet_builder
+  rm -rf "$ctx"
 }
 step "node base image (Debian packages)" node_base_image
 
