@@ -103,30 +103,26 @@ dockerfile_image() {
 
 reg=registry.k8s.io
 images=()
+# one_binary REF ENTRYPOINT BINARY DEST: an image of one static binary, keyed by the binary
+one_binary() {
+  static_image "$1" "$(key_of "$3")" "$2" "$3:$4"
+  images+=("$1")
+}
+
 build_images() {
   local c key
   for c in kube-apiserver kube-controller-manager kube-scheduler; do
-    key=$(key_of "$k8s_out/$c")
-    static_image "$reg/$c:$k8s_version" "$key" "[\"/usr/local/bin/$c\"]" "$k8s_out/$c:usr/local/bin/$c"
-    images+=("$reg/$c:$k8s_version")
+    one_binary "$reg/$c:$k8s_version" "[\"/usr/local/bin/$c\"]" "$k8s_out/$c" "usr/local/bin/$c"
   done
   key=$(key_of "$k8s_out/kube-proxy" "$here/images/kube-proxy" "$base_id")
   dockerfile_image "$reg/kube-proxy:$k8s_version" "$key" "$here/images/kube-proxy" "$k8s_out/kube-proxy"
   images+=("$reg/kube-proxy:$k8s_version")
-  key=$(key_of "$etcd_out/etcd")
-  static_image "$reg/etcd:$etcd_version-0" "$key" '["/usr/local/bin/etcd"]' "$etcd_out/etcd:usr/local/bin/etcd"
-  images+=("$reg/etcd:$etcd_version-0")
-  key=$(key_of "$coredns_out/coredns")
-  static_image "$reg/coredns/coredns:$coredns_version" "$key" '["/coredns"]' "$coredns_out/coredns:coredns"
-  images+=("$reg/coredns/coredns:$coredns_version")
-  key=$(key_of "$pause_out/pause")
-  static_image "$reg/pause:$pause_version" "$key" '["/pause"]' "$pause_out/pause:pause"
-  images+=("$reg/pause:$pause_version")
-  key=$(key_of "$lpp_out/local-path-provisioner")
-  provisioner_image="openct/local-path-provisioner:$lpp_version-$key"
-  static_image "$provisioner_image" "$key" '["/usr/local/bin/local-path-provisioner"]' \
-    "$lpp_out/local-path-provisioner:usr/local/bin/local-path-provisioner"
-  images+=("$provisioner_image")
+  one_binary "$reg/etcd:$etcd_version-0" '["/usr/local/bin/etcd"]' "$etcd_out/etcd" usr/local/bin/etcd
+  one_binary "$reg/coredns/coredns:$coredns_version" '["/coredns"]' "$coredns_out/coredns" coredns
+  one_binary "$reg/pause:$pause_version" '["/pause"]' "$pause_out/pause" pause
+  provisioner_image="openct/local-path-provisioner:$lpp_version-$(key_of "$lpp_out/local-path-provisioner")"
+  one_binary "$provisioner_image" '["/usr/local/bin/local-path-provisioner"]' \
+    "$lpp_out/local-path-provisioner" usr/local/bin/local-path-provisioner
   key=$(key_of "$here/images/cni" "$base_id")
   cni_image="openct/kind-cni:$key"
   dockerfile_image "$cni_image" "$key" "$here/images/cni"
