@@ -122,7 +122,7 @@ def statistics_table(dataset) -> str:
     parts = []
     if numeric:
         parts.append(table(["numeric feature", "count", "missing", "mean", "std", "zeros", "min",
-                                       "median", "max", "histogram"], numeric))
+                            "median", "max", "histogram"], numeric))
     if strings:
         parts.append(table(["categorical feature", "count", "missing", "unique", "top values"], strings))
     return "".join(parts)

@@ -17,6 +17,7 @@ and push version 2 under its own TFX run id (with a literal run id it would be a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -146,6 +147,7 @@ def test_compiled_spec_runs_task_by_task(tmp_path):
 IMAGE = os.environ.get("OPENCT_TEST_IMAGE", f"openct-pipeline:{project_version()}")
 
 
+@functools.cache  # probes Docker once per session, not per use
 def _image_problem() -> str | None:
     if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True).returncode:
         return "needs a running Docker engine (make engine)"
@@ -191,6 +193,7 @@ KIND_VOLUMES = REPO_ROOT / "build" / "kind-volumes"  # the host side of the node
 NODE_VOLUMES = "/var/local/openct"  # deploy/kind-cluster.yaml
 
 
+@functools.cache
 def _kind_problem() -> str | None:
     if _image_problem():  # `make image` loads the image it builds into the node
         return _image_problem()
