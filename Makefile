@@ -17,6 +17,7 @@ PYTEST_ARGS ?=
 override FLAGS := $(if $(DATA_ROOT),--data-root $(abspath $(DATA_ROOT))) \
 	$(if $(PIPELINE_ROOT),--pipeline-root $(abspath $(PIPELINE_ROOT))) \
 	$(if $(SERVING_DIR),--serving-dir $(abspath $(SERVING_DIR)))
+override DATA_FLAG := $(if $(DATA_ROOT),--data-root $(abspath $(DATA_ROOT)))
 # Paths outside the repository must be visible inside the Debian 13 userland.
 export OPENCT_BIND := $(abspath $(DATA_ROOT) $(PIPELINE_ROOT) $(SERVING_DIR))
 
@@ -66,13 +67,13 @@ env: ## Build (once) and show the Python environment
 	@$(PY) -c "import tfx, tensorflow as tf, kfp; print('tfx', tfx.__version__, '| tensorflow', tf.__version__, '| kfp', kfp.__version__)"
 
 run: ## Run the pipeline locally on the Chicago taxi spans (DATA_ROOT, PIPELINE_ROOT, SERVING_DIR)
-	@$(OPENCT) run $(FLAGS) $(RUN_ARGS)
+	@$(OPENCT) local run $(FLAGS) $(RUN_ARGS)
 
 spans: ## Cut the dataset into time spans under DATA_ROOT (never rewrites a span)
-	@$(OPENCT) spans $(FLAGS) $(RUN_ARGS)
+	@$(OPENCT) data spans $(DATA_FLAG) $(RUN_ARGS)
 
 schema: ## Infer a candidate schema from the spans for review (never touches the curated one)
-	@$(OPENCT) schema $(FLAGS) $(RUN_ARGS)
+	@$(OPENCT) data schema $(DATA_FLAG) $(if $(PIPELINE_ROOT),--pipeline-root $(abspath $(PIPELINE_ROOT))) $(RUN_ARGS)
 
 test: ## All tests: unit and end-to-end (the command CI runs)
 	@$(PY) -m pytest $(PYTEST_ARGS)
@@ -84,28 +85,28 @@ test-unit: ## Unit tests only (no end-to-end pipeline runs)
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 replay: ## Replay the taxi spans one at a time with trigger (a corrupted and a drifted span); timeline PNG
-	@$(OPENCT) replay $(RUN_ARGS)
+	@$(OPENCT) ct replay $(RUN_ARGS)
 
 bench: ## Benchmark against TFX's stock taxi example; writes build/bench.json
 	@$(PY) -m pipelines.bench
 
 compile: ## Compile the pipeline into a KFP v2 spec: build/pipeline.yaml (IMAGE=name:tag, PVC=no for gs://)
-	@$(OPENCT) compile --out build/pipeline.yaml --image $(PIPELINE_IMAGE) $(if $(filter no,$(PVC)),--no-pvc)
+	@$(OPENCT) kfp compile --out build/pipeline.yaml --image $(PIPELINE_IMAGE) $(if $(filter no,$(PVC)),--no-pvc)
 
 upload: compile ## Upload build/pipeline.yaml to KFP at KFP_HOST as version <commit>-<hash> (idempotent)
-	@$(OPENCT) upload --spec build/pipeline.yaml
+	@$(OPENCT) kfp upload --spec build/pipeline.yaml
 
 submit: ## Start a KFP run (EXPERIMENT, VERSION, PARAMS="k=v ..."; WAIT=1 follows it to the end)
-	@$(OPENCT) submit $(KFP_RUN_FLAGS) --service-account $(SERVICE_ACCOUNT) $(if $(WAIT),--wait)
+	@$(OPENCT) kfp submit $(KFP_RUN_FLAGS) --service-account $(SERVICE_ACCOUNT) $(if $(WAIT),--wait)
 
 schedule: ## Create or replace the recurring run SCHEDULE_NAME on CRON (6 fields), VERSION or newest
-	@$(OPENCT) schedule $(KFP_RUN_FLAGS) --service-account $(SERVICE_ACCOUNT) --name $(SCHEDULE_NAME) --cron "$(CRON)"
+	@$(OPENCT) kfp schedule $(KFP_RUN_FLAGS) --service-account $(SERVICE_ACCOUNT) --name $(SCHEDULE_NAME) --cron "$(CRON)"
 
 unschedule: ## Delete the recurring run SCHEDULE_NAME
-	@$(OPENCT) unschedule --experiment $(EXPERIMENT) --name $(SCHEDULE_NAME)
+	@$(OPENCT) kfp unschedule --experiment $(EXPERIMENT) --name $(SCHEDULE_NAME)
 
 runs: ## List recent KFP runs and their states
-	@$(OPENCT) runs
+	@$(OPENCT) kfp runs
 
 engine: ## Docker engine (docker.io from Debian, started if none answers) and kind (go install, pinned)
 	@deploy/docker-engine.sh
@@ -138,7 +139,7 @@ deploy: ## Apply our layer (volumes, RBAC, TF Serving: kustomize/overlays/kind);
 	@$(NEED) kubectl cluster
 	@$(MAKE_VOLUMES)
 	kubectl apply -k kustomize/overlays/kind
-	@$(OPENCT) spans --data-root $(KIND_VOLUMES)/pipeline/data
+	@$(OPENCT) data spans --data-root $(KIND_VOLUMES)/pipeline/data
 
 ui: ## Show the KFP UI address (port-forward it when the kind port mapping is not there)
 	@$(NEED) kubectl cluster
@@ -149,7 +150,7 @@ ui: ## Show the KFP UI address (port-forward it when the kind port mapping is no
 serve-test: ## Predictions from TF Serving (localhost:8501) on real rows of the newest span
 	@$(NEED) kubectl cluster
 	kubectl -n openct wait --for=condition=Available --timeout=$(SERVING_WAIT) deployment/tf-serving
-	@$(OPENCT) predict --url http://localhost:8501 --data-root $(KIND_VOLUMES)/pipeline/data \
+	@$(OPENCT) serving predict --url http://localhost:8501 --data-root $(KIND_VOLUMES)/pipeline/data \
 		--serving-dir $(KIND_VOLUMES)/models  # request logs beside the models: the CronJob checks skew
 
 e2e: ## All of it on kind: cluster, KFP, image, deploy, upload, a finished run, a prediction, a schedule

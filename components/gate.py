@@ -17,7 +17,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact, artifact_utils, standard_artifacts
 
-from components.window import span_of
+from components.artifacts import span_of
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 
@@ -51,6 +51,18 @@ class DataValidationError(RuntimeError):
             f"Transform, Trainer and Pusher did not run:\n{lines}"
         )
 
+
+
+def find_validation_error(exc: "BaseException | None") -> "DataValidationError | None":
+    """The gate's error inside an exception chain (TFX's launcher wraps executor errors), if that
+    is why a run stopped."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, DataValidationError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 def list_anomalies(by_split: dict[str, anomalies_pb2.Anomalies]) -> list[Anomaly]:
     """Every anomaly of every split, in a stable order: the gate's whole decision logic."""

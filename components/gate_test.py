@@ -1,4 +1,5 @@
 import pytest
+import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from components.gate import DataValidationError, list_anomalies, read_anomalies
@@ -60,5 +61,5 @@ def test_reads_the_validator_output_layout(tmp_path):
             _anomalies(tips=(Type.FLOAT_TYPE_SMALL_FLOAT, "negative")).SerializeToString())
     by_split = read_anomalies(str(tmp_path), ["train", "eval"])
     assert [a.feature for a in list_anomalies(by_split)] == ["tips", "tips"]
-    with pytest.raises(Exception):
+    with pytest.raises(tf.errors.NotFoundError):
         read_anomalies(str(tmp_path), ["test"])  # a missing split is an error, not "clean"

@@ -14,7 +14,6 @@ properties) and changes only how the version directory is made:
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from typing import Any
 
@@ -26,14 +25,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-VERSION_DIR = re.compile(r"^\d+$")
-
-
-def served_versions(base_directory: str) -> list[int]:
-    """Complete versions under <serving_dir>/<model_name>, ascending."""
-    if not fileio.exists(base_directory):
-        return []
-    return sorted(int(n.rstrip("/")) for n in fileio.listdir(base_directory) if VERSION_DIR.match(n.rstrip("/")))
+from components.versions import served_versions
 
 
 def push_atomically(model_path: str, base_directory: str) -> tuple[str, int]:

@@ -1,8 +1,10 @@
 import os
+from pathlib import Path
 
 import pytest
 
-from components.pusher import push_atomically, served_versions
+from components.pusher import push_atomically
+from components.versions import served_versions
 
 
 def _model(tmp_path, name="m"):
@@ -19,8 +21,8 @@ def test_versions_are_sequential_and_complete(tmp_path):
     path2, v2 = push_atomically(_model(tmp_path, "b"), base)
     assert (v1, v2) == (1, 2)
     assert served_versions(base) == [1, 2]
-    assert open(os.path.join(path1, "saved_model.pb"), "rb").read() == b"graph-a"
-    assert open(os.path.join(path2, "variables", "variables.index"), "rb").read() == b"idx"
+    assert Path(path1, "saved_model.pb").read_bytes() == b"graph-a"
+    assert Path(path2, "variables", "variables.index").read_bytes() == b"idx"
     assert sorted(os.listdir(base)) == ["1", "2"]  # no staging leftovers
 
 
@@ -38,7 +40,7 @@ def test_failed_copy_leaves_nothing_behind_and_keeps_earlier_versions(tmp_path, 
     with pytest.raises(OSError, match="disk full"):
         push_atomically(_model(tmp_path, "b"), base)
     assert sorted(os.listdir(base)) == ["1"]
-    assert open(os.path.join(base, "1", "saved_model.pb"), "rb").read() == b"graph-m"
+    assert Path(base, "1", "saved_model.pb").read_bytes() == b"graph-m"
 
 
 def test_never_overwrites_a_version_that_appears(tmp_path, monkeypatch):

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from tfx.orchestration import metadata, pipeline
-
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.orchestration import metadata, pipeline
 
 from components.schema import DIGEST_KEY, CuratedSchemaGen
 from pipelines.runners.local import run_pipeline

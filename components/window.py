@@ -21,19 +21,11 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.dsl.components.common import resolver
 
+from components.artifacts import span_of
+
 # Custom properties TFX's Evaluator sets on ModelBlessing (tfx.components.evaluator.constants).
 BLESSED = "blessed"
 CURRENT_MODEL_ID = "current_model_id"
-
-
-def span_of(artifact: types.Artifact | metadata_store_pb2.Artifact) -> int:
-    """The span of an Examples artifact. TFX 1.21's ExampleGen records it as a custom property
-    (so `Examples.span` reads 0); older stores have it as a property: read both."""
-    mlmd_artifact = getattr(artifact, "mlmd_artifact", artifact)
-    for props in (mlmd_artifact.properties, mlmd_artifact.custom_properties):
-        if "span" in props:
-            return props["span"].int_value
-    return 0
 
 
 def latest_per_span(examples: Iterable[types.Artifact]) -> dict[int, types.Artifact]:

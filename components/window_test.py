@@ -1,7 +1,8 @@
 from tfx.types import standard_artifacts
 
+from components.artifacts import span_of
 from components.gate import ValidatedSpan
-from components.window import ValidatedSpanWindow, latest_per_span, span_of
+from components.window import ValidatedSpanWindow, latest_per_span
 
 
 def _examples(id_, span):

@@ -14,6 +14,7 @@ Each is a separate process tree; wall time and peak RSS (sum over the tree, samp
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -27,7 +28,7 @@ from pathlib import Path
 import psutil
 
 from pipelines.config import BUILD_DIR, REPO_ROOT
-from pipelines.features import CHICAGO_TAXI
+from pipelines.data.dataset import CHICAGO_TAXI
 
 STOCK_DIR = "examples/chicago_taxi_pipeline"
 STOCK_PIPELINE = "chicago_taxi_native_keras"
@@ -44,10 +45,8 @@ def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tup
             rss = 0
             try:
                 for p in [proc, *proc.children(recursive=True)]:
-                    try:
+                    with contextlib.suppress(psutil.Error):  # a child that has just ended
                         rss += p.memory_info().rss
-                    except psutil.Error:
-                        pass
             except psutil.Error:
                 pass
             peak = max(peak, rss)
@@ -59,7 +58,7 @@ def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tup
 
 
 def overall_metrics(evaluation_uri: str) -> dict[str, float]:
-    from pipelines.summary import read_evaluation
+    from pipelines.pipeline.evaluation import read_evaluation
 
     metrics, _ = read_evaluation(evaluation_uri)
     return metrics.get("candidate", {})
@@ -82,9 +81,9 @@ def run_stock(work: Path, logs: Path) -> dict:
 
 
 def run_ours(work: Path, logs: Path, name: str, store: str, *extra: str) -> dict:
-    """One `openct run` over work/data with the metadata and artifacts in work/<store>."""
+    """One `openct local run` over work/data with the metadata and artifacts in work/<store>."""
     summary_path = work / f"{name}.summary.json"
-    cmd = [sys.executable, "-m", "pipelines.cli", "run", "--no-prepare", "--window-spans", "16",
+    cmd = [sys.executable, "-m", "pipelines.cli", "local", "run", "--no-prepare", "--window-spans", "16",
            "--data-root", str(work / "data"), "--pipeline-root", str(work / store),
            "--serving-dir", str(work / "serving"), "--summary-json", str(summary_path), *extra]
     seconds, rss = measure(cmd, logs / f"{name}.log")
@@ -110,7 +109,7 @@ def add_next_quarter(data_root: Path) -> None:
 
 
 def main() -> int:
-    from pipelines.spans import cut_spans
+    from pipelines.data.spans import cut_spans
 
     logs = BUILD_DIR / "bench"
     shutil.rmtree(logs, ignore_errors=True)

@@ -15,40 +15,53 @@ import json
 import os
 import types
 import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from pipelines.features import DatasetSpec, load_dataset
+from pipelines.data.dataset import DatasetSpec, load_dataset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
 ENV_PREFIX = "OPENCT_"
 
+# The settings each kind of command reads; a command shows only its own flags (the environment can
+# still set any of them).
+DATA_SETTINGS = ("dataset", "data_root", "span_months")
+STORE_SETTINGS = ("pipeline_name", "pipeline_root", "metadata_path")
+SERVING_SETTINGS = ("dataset", "serving_dir", "model_name")
+
+
+def _setting(default: Any, doc: str) -> Any:
+    """A field with its one-line description: the CLI help and docs/configuration.md read it."""
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
-    """Settings of one pipeline; field docs are the CLI help."""
+    """Settings of one pipeline; each field's doc is its CLI help and its line in docs/configuration.md."""
 
-    pipeline_name: str = "openct"
-    dataset: str = "taxi"  # built-in dataset name or a dataset spec .json file
-    data_root: str = str(BUILD_DIR / "data")  # spans: <data_root>/span-<N>/data.csv
-    pipeline_root: str = str(BUILD_DIR / "pipeline")  # TFX artifacts
-    metadata_path: str = ""  # SQLite ML Metadata; default <pipeline_root>/metadata.sqlite
-    serving_dir: str = str(BUILD_DIR / "serving")  # pushed models: <serving_dir>/<model>/<version>
-    model_name: str = ""  # default: the dataset's name
-    span_months: int = 3  # months of data per span when cutting the source CSV
-    window_spans: int = 8  # train on the latest N validated spans
-    train_steps: int = 2000  # upper bound; early stopping usually ends sooner
-    batch_size: int = 128
-    learning_rate: float = 0.003
-    hidden_units: str = "64,32"  # deep part of the wide-and-deep model
-    early_stopping_patience: int = 2  # epochs without val_loss improvement
-    analyzer_cache: bool = True  # Transform analyses each span once and reuses it in later windows
-    warm_start: bool = True  # start from the latest blessed model's weights when shapes match
-    min_auc: float = 0.65  # absolute gate on the candidate (overall slice)
-    min_accuracy: float = 0.6
-    max_auc_drop: float = 0.01  # allowed AUC drop against the baseline model
-    beam_args: str = "--direct_running_mode=in_memory --direct_num_workers=1"
+    pipeline_name: str = _setting("openct", "names the ML Metadata contexts and the KFP pipeline")
+    dataset: str = _setting("taxi", "built-in dataset name or a dataset spec .json file")
+    data_root: str = _setting(str(BUILD_DIR / "data"), "spans: <data_root>/span-<N>/data.csv")
+    pipeline_root: str = _setting(str(BUILD_DIR / "pipeline"), "TFX artifacts")
+    metadata_path: str = _setting("", "SQLite ML Metadata; default <pipeline_root>/metadata.sqlite")
+    serving_dir: str = _setting(str(BUILD_DIR / "serving"), "pushed models: <serving_dir>/<model>/<version>")
+    model_name: str = _setting("", "served model name (TF Serving's model directory); default: the dataset's name")
+    span_months: int = _setting(3, "months of data per span when cutting the source CSV")
+    window_spans: int = _setting(8, "train on the latest N validated spans")
+    train_steps: int = _setting(2000, "upper bound; early stopping usually ends sooner")
+    batch_size: int = _setting(128, "training batch size")
+    learning_rate: float = _setting(0.003, "Adam learning rate")
+    hidden_units: str = _setting("64,32", "deep part of the wide-and-deep model")
+    early_stopping_patience: int = _setting(2, "epochs without val_loss improvement")
+    analyzer_cache: bool = _setting(True, "Transform analyses each span once and reuses it in later windows")
+    warm_start: bool = _setting(True, "start from the latest blessed model's weights when shapes match")
+    min_auc: float = _setting(0.65, "absolute gate on the candidate's AUC (overall slice)")
+    min_accuracy: float = _setting(0.6, "absolute gate on the candidate's binary accuracy (overall slice)")
+    max_auc_drop: float = _setting(0.01, "allowed AUC drop against the baseline model")
+    beam_args: str = _setting("--direct_running_mode=in_memory --direct_num_workers=1",
+                              "Beam pipeline options of every Beam-based component (DirectRunner locally)")
 
     def __post_init__(self) -> None:
         if self.window_spans < 1 or self.span_months < 1:
@@ -57,7 +70,7 @@ class PipelineConfig:
             raise ValueError("train_steps and batch_size must be >= 1")
         if not 0.0 <= self.min_auc <= 1.0 or not 0.0 <= self.min_accuracy <= 1.0:
             raise ValueError("min_auc and min_accuracy must be in [0, 1]")
-        self.hidden_layer_sizes  # validates the list
+        _ = self.hidden_layer_sizes  # validates the list
 
     # --- derived values -------------------------------------------------------------------
     @property
@@ -117,18 +130,26 @@ class PipelineConfig:
         return cls(**values)
 
     @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """One --flag per field (default None: unset flags fall back to env, then defaults)."""
+    def add_arguments(cls, parser: argparse.ArgumentParser, fields: Iterable[str] | None = None) -> None:
+        """One --flag per field in `fields` (default all), in a group of its own; default None, so
+        that unset flags fall back to the environment, then to the defaults."""
+        wanted = set(fields) if fields is not None else None
+        unknown = (wanted or set()) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"no such settings: {sorted(unknown)}")
+        group = parser.add_argument_group("settings (also OPENCT_<NAME> in the environment)")
         for f in dataclasses.fields(cls):
+            if wanted is not None and f.name not in wanted:
+                continue
             flag = "--" + f.name.replace("_", "-")
             kind = _field_type(f)
             if kind is bool:
-                parser.add_argument(flag, dest=f.name, default=None,
-                                    action=argparse.BooleanOptionalAction,
-                                    help=f"(default {f.default})")
+                group.add_argument(flag, dest=f.name, default=None,
+                                   action=argparse.BooleanOptionalAction,
+                                   help=f"{f.metadata['doc']} (default {f.default})".strip())
             else:
-                parser.add_argument(flag, dest=f.name, default=None, type=kind,
-                                    metavar=f.name.upper(), help=f"(default {f.default!r})")
+                group.add_argument(flag, dest=f.name, default=None, type=kind, metavar=f.name.upper(),
+                                   help=f"{f.metadata['doc']} (default {f.default!r})".strip())
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> PipelineConfig:

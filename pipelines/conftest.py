@@ -7,8 +7,8 @@ import json
 import pytest
 
 from pipelines.config import PipelineConfig
-from pipelines.features import CHICAGO_TAXI
-from pipelines.spans import cut_spans
+from pipelines.data.dataset import CHICAGO_TAXI
+from pipelines.data.spans import cut_spans
 from tests.taxi_sample import small_taxi_csv
 
 

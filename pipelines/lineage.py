@@ -1,8 +1,8 @@
-"""What ML Metadata knows about the pipeline: spans ingested, runs and their outcome, models.
+"""Every question asked of ML Metadata: spans ingested, runs and their outcome, models, a node's outputs.
 
 Everything here is read from the store TFX writes (SQLite locally, Kubeflow's metadata service on
 a cluster); nothing is kept in side files. Runs are TFX pipeline-run contexts; a run's trigger is
-carried in its run id (`<ISO time>~<trigger>`, set by `openct run`/`trigger`), so that the store
+carried in its run id (`<ISO time>~<trigger>`, set by `openct local run` and `openct ct trigger`), so that the store
 alone answers "why did this run start".
 """
 
@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
-from components.window import span_of
-from pipelines.summary import int_prop, str_prop
+from components.artifacts import int_prop, span_of, str_prop
+from pipelines.names import Node, Outcome
+from pipelines.pipeline.evaluation import read_evaluation
 
 Execution = metadata_store_pb2.Execution
+Event = metadata_store_pb2.Event
 TRIGGER_SEPARATOR = "~"
 
 
@@ -41,6 +43,19 @@ def open_store(uri: str) -> Iterator:
         yield handle.store
 
 
+def node_outputs(store, execution_id: int) -> dict[str, list[metadata_store_pb2.Artifact]]:
+    """What one execution output, by output key. Resolvers publish what they selected as
+    INTERNAL_OUTPUT events, so those count too."""
+    kinds = (Event.OUTPUT, Event.DECLARED_OUTPUT, Event.INTERNAL_OUTPUT)
+    events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type in kinds]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    out: dict[str, list[metadata_store_pb2.Artifact]] = {}
+    for e in events:
+        key = e.path.steps[0].key if e.path.steps else "output"
+        out.setdefault(key, []).append(artifacts[e.artifact_id])
+    return out
+
+
 def ingested_spans(store) -> set[int]:
     """Spans that CsvExampleGen has ingested (whether they then passed the gate or not)."""
     return {span_of(a) for a in store.get_artifacts_by_type("Examples")}
@@ -52,7 +67,7 @@ class RunRecord:
     trigger: str
     started: dt.datetime
     seconds: float
-    outcome: str  # pushed vN | not blessed | unchanged | blocked | failed at <node> | ingested | running
+    outcome: str  # an Outcome, with a detail: "pushed v3", "failed at Trainer", "running (Transform)"
     spans: list[int]  # spans ingested by this run
 
 
@@ -99,8 +114,8 @@ def runs(store, pipeline_name: str) -> list[RunRecord]:
         start = min(e.create_time_since_epoch for e in executions)
         end = max(e.last_update_time_since_epoch for e in executions)
         spans = []
-        if "CsvExampleGen" in by_node:
-            outputs = _events(store, by_node["CsvExampleGen"].id, (metadata_store_pb2.Event.OUTPUT,))
+        if Node.EXAMPLE_GEN in by_node:
+            outputs = _events(store, by_node[Node.EXAMPLE_GEN].id, (Event.OUTPUT,))
             spans = sorted(span_of(a) for a in store.get_artifacts_by_id(outputs.get("examples", [])))
         records.append(RunRecord(context.name, trigger, _time(start), (end - start) / 1000,
                                  _outcome(store, by_node), spans))
@@ -109,30 +124,28 @@ def runs(store, pipeline_name: str) -> list[RunRecord]:
 
 def _outcome(store, by_node: dict[str, metadata_store_pb2.Execution]) -> str:
     failed = [n for n, e in by_node.items() if e.last_known_state == Execution.FAILED]
-    if "ValidationGate" in failed:
-        return "blocked"
+    if Node.GATE in failed:
+        return Outcome.BLOCKED
     if failed:
-        return f"failed at {failed[0]}"
-    pusher = by_node.get("Pusher")
+        return f"{Outcome.FAILED} at {failed[0]}"
+    pusher = by_node.get(Node.PUSHER)
     if pusher is None:
         running = [n for n, e in by_node.items() if e.last_known_state in (Execution.NEW, Execution.RUNNING)]
-        return f"running ({running[0]})" if running else "ingested"
+        return f"{Outcome.RUNNING} ({running[0]})" if running else Outcome.INGESTED
     if pusher.last_known_state == Execution.CACHED:
-        return "unchanged"
-    outputs = _events(store, pusher.id, (metadata_store_pb2.Event.OUTPUT,))
+        return Outcome.UNCHANGED
+    outputs = _events(store, pusher.id, (Event.OUTPUT,))
     for pushed in store.get_artifacts_by_id(outputs.get("pushed_model", [])):
         if int_prop(pushed, "pushed", 0):
-            return f"pushed v{str_prop(pushed, 'pushed_version')}"
-    return "not blessed"
+            return f"{Outcome.PUSHED} v{str_prop(pushed, 'pushed_version')}"
+    return Outcome.NOT_BLESSED
 
 
 def models(store, served_version: int | None = None, with_metrics: bool = True) -> list[ModelRecord]:
     """Every trained model, oldest first: spans, evaluation metrics (TFMA results, read only
     `with_metrics`), blessing and push; `serving` marks the model pushed as `served_version`."""
-    from pipelines.summary import read_evaluation
-
-    inputs_kind = (metadata_store_pb2.Event.INPUT,)
-    outputs_kind = (metadata_store_pb2.Event.OUTPUT,)
+    inputs_kind = (Event.INPUT,)
+    outputs_kind = (Event.OUTPUT,)
     evaluations: dict[int, tuple[str, int | None]] = {}  # model id -> (evaluation uri, blessed)
     pushes: dict[int, metadata_store_pb2.Artifact] = {}  # model id -> pushed PushedModel
     for execution in store.get_executions_by_type("tfx.components.evaluator.component.Evaluator"):
@@ -150,7 +163,7 @@ def models(store, served_version: int | None = None, with_metrics: bool = True) 
                     pushes[model_id] = pushed
     records = []
     for model in store.get_artifacts_by_type("Model"):
-        producer = [e for e in store.get_events_by_artifact_ids([model.id]) if e.type == metadata_store_pb2.Event.OUTPUT]
+        producer = [e for e in store.get_events_by_artifact_ids([model.id]) if e.type == Event.OUTPUT]
         spans: list[int] = []
         if producer:
             trainer_inputs = _events(store, producer[0].execution_id, inputs_kind)

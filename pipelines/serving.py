@@ -13,11 +13,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from pipelines.features import DatasetSpec
-from pipelines.spans import SPAN_FILE, existing_spans, read_rows
-
+from components.versions import served_versions
+from pipelines.data.dataset import DatasetSpec
+from pipelines.data.spans import existing_spans, read_rows, span_path
 
 REQUEST_LOGS = "request-logs"
+
+
+def served_version(model_serving_dir: str) -> int | None:
+    """The version TF Serving serves from <serving_dir>/<model>: the highest complete one."""
+    versions = served_versions(model_serving_dir)
+    return versions[-1] if versions else None
 
 
 def request_log_dir(serving_dir: str, model: str, version: int) -> Path:
@@ -35,7 +41,7 @@ def log_requests(serving_dir: str, model: str, version: int, examples: list[byte
 
     directory = request_log_dir(serving_dir, model, version)
     directory.mkdir(parents=True, exist_ok=True)
-    name = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    name = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     staging = directory / f".{name}.incoming"
     with tf.io.TFRecordWriter(str(staging)) as writer:
         for example in examples:
@@ -85,11 +91,11 @@ def sample_rows(data_root: str, count: int) -> tuple[Path, list[dict[str, str]]]
     spans = existing_spans(data_root)
     if not spans:
         raise FileNotFoundError(f"no spans under {data_root}")
-    path = Path(data_root) / f"span-{spans[-1]}" / SPAN_FILE
+    path = span_path(data_root, spans[-1])
     header, rows = read_rows(path)
     out = []
     for _, values in rows:
-        out.append(dict(zip(header, values)))
+        out.append(dict(zip(header, values, strict=True)))  # read_rows checked the field count
         if len(out) == count:
             break
     return path, out
@@ -102,7 +108,7 @@ def predict(url: str, model: str, body: dict[str, Any], timeout: float = 30.0) -
         return json.loads(response.read())["predictions"]
 
 
-def serving_version(url: str, model: str, timeout: float = 30.0) -> int:
+def loaded_version(url: str, model: str, timeout: float = 30.0) -> int:
     """The version TF Serving answers with (its model status API: the newest AVAILABLE one)."""
     with urllib.request.urlopen(f"{url.rstrip('/')}/v1/models/{model}", timeout=timeout) as response:  # noqa: S310
         status = json.loads(response.read())["model_version_status"]

@@ -1,4 +1,4 @@
-"""`openct predict` against a stand-in TF Serving REST API: the body, the version, the request log."""
+"""`openct serving predict` against a stand-in TF Serving REST API: the body, the version, the request log."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_predict_logs_what_it_sent_under_the_answering_version(tf_serving, tmp_p
     span.write_text("trip_start_hour,payment_type,fare,trip_miles,tips\n"
                     "8,Cash,10.5,2.0,0\n23,Credit Card,30.0,9.5,7.0\n")
     flags = ["--data-root", str(tmp_path / "data"), "--serving-dir", str(tmp_path / "serving"), "--url", url]
-    assert cli.main(["predict", *flags, "--rows", "2"]) == 0
+    assert cli.main(["serving", "predict", *flags, "--rows", "2"]) == 0
     assert "version 4" in capsys.readouterr().out
     [log] = serving.request_logs(PipelineConfig(serving_dir=str(tmp_path / "serving")), 4)
     sent = [base64.b64decode(i["examples"]["b64"]) for i in bodies[0]["instances"]]
@@ -64,5 +64,5 @@ def test_predict_logs_what_it_sent_under_the_answering_version(tf_serving, tmp_p
     assert example.features.feature["payment_type"].bytes_list.value == [b"Credit Card"]
     assert "tips" not in example.features.feature  # the label's input is never sent to serving
 
-    assert cli.main(["predict", *flags, "--no-log-requests"]) == 0
+    assert cli.main(["serving", "predict", *flags, "--no-log-requests"]) == 0
     assert len(bodies) == 2 and len(list((tmp_path / "serving").rglob("*.tfrecord"))) == 1

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from pipelines.config import PipelineConfig
-from pipelines.features import CHICAGO_TAXI
+from pipelines.data.dataset import CHICAGO_TAXI
 
 
 def small_taxi_csv(path: Path, every: int = 3) -> None:
@@ -23,11 +23,11 @@ def small_taxi_csv(path: Path, every: int = 3) -> None:
 
 
 def log_span(config: PipelineConfig, span: int, version: int, **overrides: str) -> None:
-    """Logs a span's rows as the requests `openct predict` would have sent to `version`."""
+    """Logs a span's rows as the requests `openct serving predict` would have sent to `version`."""
     from pipelines import serving
-    from pipelines.spans import read_rows
+    from pipelines.data.spans import read_rows
 
     header, rows = read_rows(Path(config.data_root) / f"span-{span}" / "data.csv")
     types = serving.feature_types(config.spec)
-    examples = [serving.example_bytes({**dict(zip(header, r)), **overrides}, config.spec, types) for _, r in rows]
+    examples = [serving.example_bytes({**dict(zip(header, r, strict=True)), **overrides}, config.spec, types) for _, r in rows]
     serving.log_requests(config.serving_dir, config.served_model_name, version, examples)

@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from components.pusher import served_versions
-from pipelines import cli, lineage, serving, triggers
+from components.versions import served_versions
+from pipelines import cli, lineage, serving
 from pipelines.config import REPO_ROOT, PipelineConfig
-from pipelines.features import CHICAGO_TAXI
+from pipelines.ct import triggers
+from pipelines.data.dataset import CHICAGO_TAXI
+from pipelines.data.spans import cut_spans
+from pipelines.reports.summary import RunSummary
 from pipelines.runners.local import run_local
-from pipelines.summary import RunSummary
-from pipelines.spans import cut_spans
 from tests.taxi_sample import small_taxi_csv
 
 pytestmark = pytest.mark.e2e
@@ -103,7 +104,7 @@ def test_1_first_run_trains_blesses_and_pushes_version_1(world):
     assert "Pushed version 1" in (views / "Pusher.html").read_text()
     assert "BLESSED" in (views / "Evaluator.html").read_text()
     assert (views / "ingest-span-1" / "StatisticsGen.html").is_file()
-    # The body `openct predict` sends to TF Serving is what the pushed model's signature accepts.
+    # The body `openct serving predict` sends to TF Serving is what the pushed model's signature accepts.
     _, rows = serving.sample_rows(world.config.data_root, 5)
     body = serving.predict_body([serving.example_bytes(r, CHICAGO_TAXI, serving.feature_types(CHICAGO_TAXI))
                                  for r in rows])
@@ -124,7 +125,7 @@ def test_2_rerun_without_new_data_is_cached_and_pushes_nothing(world):
 
 def test_2b_trigger_with_no_new_span_starts_nothing(world, capsys):
     runs_before = len(world.history())
-    assert cli.main(["trigger", *world.flags()]) == 0
+    assert cli.main(["ct", "trigger", *world.flags()]) == 0
     assert "no new span" in capsys.readouterr().out
     assert len(world.history()) == runs_before
 
@@ -132,7 +133,7 @@ def test_2b_trigger_with_no_new_span_starts_nothing(world, capsys):
 def test_3_new_span_retrains_against_the_baseline(world, capsys):
     world.arrive(upto=4)
     runs_before = len(world.history())
-    assert cli.main(["trigger", *world.flags()]) == 0  # the new span starts exactly one run
+    assert cli.main(["ct", "trigger", *world.flags()]) == 0  # the new span starts exactly one run
     assert "new span(s) 4 since span 3" in capsys.readouterr().out
     history = world.history()
     assert len(history) == runs_before + 1 and history[-1].spans == [4]
@@ -191,7 +192,7 @@ def test_4b_cli_reports_the_gate_with_exit_code_3(world):
     """The same through the command a person runs: non-zero exit, anomaly named on the console."""
     args = ["--data-root", world.config.data_root, "--pipeline-root", world.config.pipeline_root,
             "--serving-dir", world.config.serving_dir, "--window-spans", "3", "--no-prepare"]
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", *args], cwd=REPO_ROOT,
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "local", "run", *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Run summary: BLOCKED" in proc.stdout
@@ -229,8 +230,8 @@ def test_6_status_and_history_answer_from_ml_metadata(world, capsys):
     assert len(serving_now) == 1 and serving_now[0].pushed_version == world.versions()[-1]
     assert any(m.blessed is False and m.pushed_version is None for m in models)  # scenario 5
     capsys.readouterr()
-    assert cli.main(["status", *world.flags()[:6]]) == 0
+    assert cli.main(["ct", "status", *world.flags()[2:6]]) == 0
     status = capsys.readouterr().out
     assert "<- serving" in status and f"version {world.versions()[-1]}" in status
-    assert cli.main(["history", *world.flags()[:6]]) == 0
+    assert cli.main(["ct", "history", *world.flags()[2:4]]) == 0
     assert main_runs[2].trigger in capsys.readouterr().out

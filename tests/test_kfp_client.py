@@ -29,7 +29,9 @@ def kfp():
 
 
 def openct(url: str, *args: str) -> int:
-    return cli.main([args[0], "--host", url, *args[1:]])
+    """`openct kfp <command>` (or `openct ct trigger`) against the double at `url`."""
+    group = "ct" if args[0] == "trigger" else "kfp"
+    return cli.main([group, args[0], "--host", url, *args[1:]])
 
 
 def posts(fake, path_end: str) -> list:

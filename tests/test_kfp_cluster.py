@@ -25,17 +25,17 @@ pytestmark = [
 
 def test_upload_run_schedule_on_a_real_kfp(capsys):
     spec = kfp_spec.compile_default()
-    assert cli.main(["upload", "--spec", str(spec)]) == 0
-    assert cli.main(["upload", "--spec", str(spec)]) == 0
+    assert cli.main(["kfp", "upload", "--spec", str(spec)]) == 0
+    assert cli.main(["kfp", "upload", "--spec", str(spec)]) == 0
     assert "already there" in capsys.readouterr().out
     experiment = f"openct-test-{uuid.uuid4().hex[:6]}"
     timeout = os.environ.get("OPENCT_KFP_TIMEOUT", "5400")
-    assert cli.main(["submit", "--experiment", experiment, "--wait", "--timeout", timeout]) == 0, \
+    assert cli.main(["kfp", "submit", "--experiment", experiment, "--wait", "--timeout", timeout]) == 0, \
         capsys.readouterr()
     name = f"openct-test-{uuid.uuid4().hex[:6]}"
-    assert cli.main(["schedule", "--experiment", experiment, "--name", name, "--cron", "0 0 3 * * *"]) == 0
+    assert cli.main(["kfp", "schedule", "--experiment", experiment, "--name", name, "--cron", "0 0 3 * * *"]) == 0
     client = kfp_client.connect(kfp_client.host_from_env())
     experiment_id = client.create_experiment(name=experiment).experiment_id
     assert len(kfp_client.recurring_runs_named(client, experiment_id, name)) == 1
-    assert cli.main(["unschedule", "--experiment", experiment, "--name", name]) == 0
+    assert cli.main(["kfp", "unschedule", "--experiment", experiment, "--name", name]) == 0
     assert kfp_client.recurring_runs_named(client, experiment_id, name) == []

@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tfx.orchestration import metadata
 
-from components.pusher import served_versions
+from components.versions import served_versions
 from pipelines import lineage
 from pipelines.config import REPO_ROOT, PipelineConfig
-from pipelines.features import CHICAGO_TAXI
+from pipelines.data.dataset import CHICAGO_TAXI
+from pipelines.data.spans import cut_spans
 from pipelines.runners.kubeflow import project_version
-from pipelines.spans import cut_spans
 from tests import kfp_spec
 from tests.taxi_sample import small_taxi_csv
 
@@ -89,8 +88,7 @@ def execute(spec: dict[str, Any], run: kfp_spec.KfpRun, parameters: dict[str, An
 
 def resolved_baseline_ids(config: PipelineConfig, store_path: str) -> list[list[int]]:
     """Model ids that each execution of the baseline_model resolver selected, oldest first."""
-    with metadata.Metadata(metadata.sqlite_metadata_connection_config(store_path)) as m:
-        store = m.store
+    with lineage.open_store(store_path) as store:
         context = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.baseline_model")
         selected = []
         for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
@@ -134,13 +132,13 @@ def test_compiled_spec_runs_task_by_task(tmp_path):
     assert served_versions(config.model_serving_dir) == [1, 2]
     assert "Pushed version 2" in Path(second["pusher"]["view"]).read_text()
     # Each KFP run is its own TFX pipeline run, named by the KFP run id, and ingests its new span
-    # (as `openct history` reads them from ML Metadata).
+    # (as `openct ct history` reads them from ML Metadata).
     with lineage.open_store(f"sqlite://{store}") as m:
         history = lineage.runs(m, config.pipeline_name)
     assert [(r.run_id, r.spans, r.outcome) for r in history] == [
         (runs[0].run_id, [1], "pushed v1"), (runs[1].run_id, [2], "pushed v2")]
-    with metadata.Metadata(metadata.sqlite_metadata_connection_config(str(store))) as m:
-        first_model = min(a.id for a in m.store.get_artifacts_by_type("Model"))
+    with lineage.open_store(str(store)) as m:
+        first_model = min(a.id for a in m.get_artifacts_by_type("Model"))
     assert resolved_baseline_ids(config, str(store)) == [[], [first_model]]
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import lineage, triggers
+from pipelines import lineage
 from pipelines.config import PipelineConfig
-from pipelines.features import CHICAGO_TAXI
-from pipelines.replay import replay, write_timeline
+from pipelines.ct import triggers
+from pipelines.ct.replay import replay, write_timeline
+from pipelines.data.dataset import CHICAGO_TAXI
 from tests.taxi_sample import small_taxi_csv
 
 pytestmark = pytest.mark.e2e

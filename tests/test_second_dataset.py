@@ -18,9 +18,9 @@ import pytest
 import tensorflow as tf
 
 from pipelines.config import PipelineConfig
+from pipelines.data.schema import write_candidate_schema
+from pipelines.data.spans import cut_spans
 from pipelines.runners.local import run_local
-from pipelines.schema_tools import write_candidate_schema
-from pipelines.spans import cut_spans
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ def telemetry_csv(path: Path, rows_per_month: int = 250, months: int = 3) -> Non
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["reading_time", "zone", "machine_id", "temperature", "load", "operator_note", "failed"])
         for month in range(months):
-            start = dt.datetime(2024, 1 + month, 1, tzinfo=dt.timezone.utc).timestamp()
+            start = dt.datetime(2024, 1 + month, 1, tzinfo=dt.UTC).timestamp()
             for _ in range(rows_per_month):
                 zone = rng.choice(["north", "south", "east", "west"])
                 temperature = rng.gauss(60, 10) + (8 if zone == "south" else 0)
@@ -62,9 +62,9 @@ def test_a_differently_shaped_dataset_needs_only_configuration(tmp_path):
     assert [s.number for s in written] == [1, 2, 3]
     # The reviewed schema starts from the schema command's inference (here accepted as is);
     # the command never writes over the curated file.
-    with pytest.raises(SystemExit, match="refusing to overwrite the curated schema"):
-        write_candidate_schema(config, tmp_path / "telemetry.pbtxt")
-    report = write_candidate_schema(config, tmp_path / "candidate.pbtxt")
+    with pytest.raises(ValueError, match="refusing to overwrite the curated schema"):
+        write_candidate_schema(config.spec, config.data_root, tmp_path / "telemetry.pbtxt")
+    report = write_candidate_schema(config.spec, config.data_root, tmp_path / "candidate.pbtxt")
     assert "no curated schema" in report
     (tmp_path / "telemetry.pbtxt").write_text((tmp_path / "candidate.pbtxt").read_text())
     summary = run_local(config)

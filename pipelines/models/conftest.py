@@ -4,7 +4,7 @@ import tempfile
 import pytest
 import tensorflow as tf
 
-from pipelines.features import DatasetSpec, LabelSpec
+from pipelines.data.dataset import DatasetSpec, LabelSpec
 
 TINY = DatasetSpec(
     name="tiny", source="unused.csv", timestamp_column="t",

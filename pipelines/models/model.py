@@ -22,7 +22,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
-from pipelines.features import DatasetSpec
+from pipelines.data.dataset import DatasetSpec
 from pipelines.models.preprocessing import category_depth, transformed_name
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""tf.Transform preprocessing, driven by the dataset spec (pipelines.features).
+"""tf.Transform preprocessing, driven by the dataset spec (pipelines.data.dataset).
 
 Transform calls `preprocessing_fn(inputs, custom_config)` with the config the pipeline built
 (PipelineConfig.training_config), so this module has no dataset-specific names in it. The same
@@ -13,7 +13,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipelines.features import DatasetSpec
+from pipelines.data.dataset import DatasetSpec
 
 
 def transformed_name(key: str) -> str:

@@ -83,8 +83,8 @@ class KfpTarget:
 
 def tfx_dag(config: PipelineConfig) -> dict[str, list[str]]:
     """TFX node id -> upstream node ids, in the IR's topological order."""
-    from pipelines.pipeline import create_pipeline
-    from pipelines.runners.step import compile_ir
+    from pipelines.pipeline.dag import create_pipeline
+    from pipelines.runners.launcher import compile_ir
 
     ir = compile_ir(create_pipeline(config))
     return {n.pipeline_node.node_info.id: list(n.pipeline_node.upstream_nodes) for n in ir.nodes}

@@ -25,6 +25,11 @@ SPAN_FILE = "data.csv"
 SPAN_PATTERN = "span-{SPAN}/" + SPAN_FILE
 
 
+def span_path(data_root: str | Path, span: int) -> Path:
+    """<data_root>/span-<N>/data.csv: where span N's rows are (SPAN_PATTERN, as ExampleGen reads it)."""
+    return Path(data_root) / f"span-{span}" / SPAN_FILE
+
+
 @dataclasses.dataclass(frozen=True)
 class Span:
     number: int
@@ -38,7 +43,7 @@ class Span:
 
 
 def _month_index(ts: float) -> int:
-    d = dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(ts, tz=dt.UTC)
     return d.year * 12 + d.month - 1
 
 
@@ -49,7 +54,7 @@ def _month_start(index: int) -> dt.date:
 def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """(header, iterator of (line number, row)); a row whose field count differs from the
     header's is an error naming the file and line (CsvExampleGen's own error names neither)."""
-    f = open(path, newline="")
+    f = open(path, newline="")  # noqa: SIM115 - closed by the row iterator, or below on an empty file
     reader = csv.reader(f)
     try:
         header = next(reader)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import shlex
 
-import tensorflow_model_analysis as tfma
-from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -24,43 +22,12 @@ from components.gate import ValidatedSpan, ValidationGate
 from components.schema import CuratedSchemaGen
 from components.window import LatestBlessedModelOtherWindow, LatestCacheOtherWindow, ValidatedSpanWindow
 from pipelines.config import PipelineConfig
-from pipelines.spans import SPAN_PATTERN
+from pipelines.data.spans import SPAN_PATTERN
+from pipelines.names import Node
+from pipelines.pipeline.evaluation import eval_config
 
 PREPROCESSING_FN = "pipelines.models.preprocessing.preprocessing_fn"
 RUN_FN = "pipelines.models.model.run_fn"
-
-
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """TFMA: AUC, accuracy, calibration and counts, overall and per slice.
-
-    The gates (absolute AUC and accuracy, AUC change against the baseline) apply to the overall
-    slice only: per-hour slices are reported, but have too few examples to gate on.
-    """
-    spec = config.spec
-    overall = [tfma.SlicingSpec()]
-    auc_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_auc}),
-        # Ignored when there is no baseline (first model).
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -config.max_auc_drop}),
-    )
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}))
-    return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=spec.label.name,
-                                    preprocessing_function_names=["transform_features"])],
-        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[k]) for k in spec.slice_by],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[
-                tfma_config.PerSliceMetricThreshold(slicing_specs=overall, threshold=auc_threshold)]),
-            tfma.MetricConfig(class_name="BinaryAccuracy", per_slice_thresholds=[
-                tfma_config.PerSliceMetricThreshold(slicing_specs=overall, threshold=accuracy_threshold)]),
-            tfma.MetricConfig(class_name="Calibration"),
-            tfma.MetricConfig(class_name="MeanLabel"),
-            tfma.MetricConfig(class_name="MeanPrediction"),
-        ])],
-    )
 
 
 def create_pipeline(config: PipelineConfig, span: int | None = None,
@@ -82,19 +49,19 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
             example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
             example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)])),
         range_config=range_config,
-    )
-    schema = CuratedSchemaGen(schema_file=str(spec.schema_path())).with_id("ImportSchemaGen")
-    statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    ).with_id(Node.EXAMPLE_GEN)
+    schema = CuratedSchemaGen(schema_file=str(spec.schema_path())).with_id(Node.SCHEMA)
+    statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(Node.STATISTICS_GEN)
     validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
-                                                schema=schema.outputs["schema"])
-    gate = ValidationGate(examples=example_gen.outputs["examples"], anomalies=validator.outputs["anomalies"])
+                                                schema=schema.outputs["schema"]).with_id(Node.EXAMPLE_VALIDATOR)
+    gate = ValidationGate(examples=example_gen.outputs["examples"], anomalies=validator.outputs["anomalies"]).with_id(Node.GATE)
     if ingest_only:
         return _pipeline(config, [schema, example_gen, statistics, validator, gate])
 
     # Channels by type (no producer) query the artifacts of *every* run of the pipeline; a channel
     # from an upstream node would see only this run's. TFX does not chain resolvers, so each
     # resolver gets the span channels and computes the window itself; all run after the gate.
-    def resolver(node_id: str, strategy, **channels) -> tfx.dsl.Resolver:
+    def resolver(node_id: Node, strategy, **channels) -> tfx.dsl.Resolver:
         node = tfx.dsl.Resolver(
             strategy_class=strategy, config={"num_spans": config.window_spans},
             examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples),
@@ -103,13 +70,13 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
         node.add_upstream_node(gate)
         return node
 
-    window = resolver("span_window", ValidatedSpanWindow)
+    window = resolver(Node.SPAN_WINDOW, ValidatedSpanWindow)
     # The analyzer cache makes Transform analyse each span once (per-span analyses combined);
     # on small spans Beam's per-stage overhead outweighs it (see README, Benchmark).
-    analyzer_cache = resolver("analyzer_cache", LatestCacheOtherWindow,
+    analyzer_cache = resolver(Node.ANALYZER_CACHE, LatestCacheOtherWindow,
                               cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache)
                               ) if config.analyzer_cache else None
-    baseline = resolver("baseline_model", LatestBlessedModelOtherWindow,
+    baseline = resolver(Node.BASELINE, LatestBlessedModelOtherWindow,
                         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
                         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing))
 
@@ -123,7 +90,7 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
         disable_analyzer_cache=not config.analyzer_cache,
         materialize=False,  # Trainer applies the transform graph on the fly: one less copy
         disable_statistics=True,  # the data was profiled by StatisticsGen already
-    )
+    ).with_id(Node.TRANSFORM)
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=window.outputs["examples"],
@@ -133,20 +100,20 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
         train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=None),
         custom_config=custom_config,
-    )
+    ).with_id(Node.TRAINER)
     evaluator = tfx.components.Evaluator(
         examples=window.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(config),
-    )
+    ).with_id(Node.EVALUATOR)
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=config.model_serving_dir)),
         custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
-    )
+    ).with_id(Node.PUSHER)
 
     nodes = [schema, example_gen, statistics, validator, gate, window, analyzer_cache, baseline,
              transform, trainer, evaluator, pusher]

@@ -2,7 +2,7 @@
 
 The curated schema (pipelines/schema/<dataset>.pbtxt) is a reviewed file: the pipeline imports
 it with ImportSchemaGen instead of trusting SchemaGen's inference on whatever data arrives. When
-the data changes on purpose, `openct schema` writes a fresh inference next to the build outputs
+the data changes on purpose, `openct data schema` writes a fresh inference next to the build outputs
 and lists how it differs, so that a person can merge the changes by review.
 """
 
@@ -12,18 +12,18 @@ from pathlib import Path
 
 import tensorflow_data_validation as tfdv
 
-from pipelines.config import PipelineConfig
-from pipelines.spans import SPAN_FILE
+from pipelines.data.dataset import DatasetSpec
+from pipelines.data.spans import SPAN_FILE
 
 
-def infer_schema(config: PipelineConfig):
+def infer_schema(data_root: str):
     """TFDV's inference over every span's CSV, adjusted to how CsvExampleGen encodes the data.
 
     TFDV's CSV reader treats an empty cell as an absent feature; CsvExampleGen writes a feature
     with no values. So a column that is not always filled gets `value_count.min = 0`, or the
     validator would report "fewer values than expected" on every span with an empty cell.
     """
-    pattern = str(Path(config.data_root) / "span-*" / SPAN_FILE)
+    pattern = str(Path(data_root) / "span-*" / SPAN_FILE)
     stats = tfdv.generate_statistics_from_csv(data_location=pattern)
     schema = tfdv.infer_schema(stats)
     for feature in schema.feature:
@@ -45,12 +45,13 @@ def describe_differences(curated, candidate) -> list[str]:
     return lines
 
 
-def write_candidate_schema(config: PipelineConfig, output: Path) -> str:
-    curated_path = config.spec.schema_path().resolve()
+def write_candidate_schema(spec: DatasetSpec, data_root: str, output: Path) -> str:
+    """Writes TFDV's inference over the spans to `output` and reports how it differs from the curated schema."""
+    curated_path = spec.schema_path().resolve()
     if output.resolve() == curated_path:
-        raise SystemExit(f"error: refusing to overwrite the curated schema {curated_path}; "
+        raise ValueError(f"refusing to overwrite the curated schema {curated_path}; "
                          "write the candidate elsewhere and merge it by review")
-    candidate = infer_schema(config)
+    candidate = infer_schema(data_root)
     output.parent.mkdir(parents=True, exist_ok=True)
     tfdv.write_schema_text(candidate, str(output))
     report = [f"candidate schema: {output} ({len(candidate.feature)} features)"]

@@ -1,4 +1,4 @@
-"""Replay: the dataset's spans arrive one at a time, in time order, each followed by `trigger`.
+"""Replay: the dataset's spans arrive one at a time, in time order, each followed by `openct ct trigger`.
 
 The proof that continuous training runs by itself: every arrival is one trigger decision (new
 span, drift, degradation), and a run when it says so. At known points, one arriving span is
@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pipelines import lineage, triggers
+from pipelines import lineage, serving
 from pipelines.config import PipelineConfig
-from pipelines.spans import SPAN_FILE, cut_spans, plan_spans
+from pipelines.ct import triggers
+from pipelines.data.spans import cut_spans, plan_spans, span_path
 
 
 @dataclasses.dataclass
@@ -60,7 +61,6 @@ def _rewrite(path: Path, change: Callable[[int, list[str], dict[str, int]], None
 def replay(config: PipelineConfig, corrupt_at: int | None, drift_at: int | None, upto: int | None = None,
            report: Callable[[str], None] = print, run: Callable[..., object] | None = None) -> list[Arrival]:
     """Replays the spans of `config`'s dataset into config.data_root (which must be empty)."""
-    from components.pusher import served_versions
     from pipelines.runners.local import run_local
 
     run = run or run_local
@@ -73,7 +73,7 @@ def replay(config: PipelineConfig, corrupt_at: int | None, drift_at: int | None,
     for span in range(1, last + 1):
         cut_spans(spec.source_path(), config.data_root, spec.timestamp_column, config.span_months, upto=span)
         injected = "corrupted" if span == corrupt_at else "drifted" if span == drift_at else ""
-        path = Path(config.data_root) / f"span-{span}" / SPAN_FILE
+        path = span_path(config.data_root, span)
         if injected == "corrupted":
             corrupt(path)
         elif injected == "drifted":
@@ -87,9 +87,8 @@ def replay(config: PipelineConfig, corrupt_at: int | None, drift_at: int | None,
             with lineage.open_store(config.metadata) as store:
                 outcome = lineage.runs(store, config.pipeline_name)[-1].outcome
             why = "; ".join(getattr(summary, "anomalies", None) or []) or getattr(summary, "reason", "")
-        versions = served_versions(config.model_serving_dir)
         timeline.append(Arrival(
-            span, injected, decision.start, decision.trigger, outcome, versions[-1] if versions else None,
+            span, injected, decision.start, decision.trigger, outcome, serving.served_version(config.model_serving_dir),
             decision.quality.auc if decision.quality else None,
             decision.drift.score if decision.drift else None,
             "; ".join(decision.drift.drifted) if decision.drift else "", round(time.monotonic() - started, 1)))
@@ -151,9 +150,9 @@ def plot(timeline: list[Arrival], path: Path, config: PipelineConfig) -> None:
     auc_ax.set_xticks(spans)
     handles = auc_ax.get_legend_handles_labels()[0] + drift_ax.get_legend_handles_labels()[0]
     labels = auc_ax.get_legend_handles_labels()[1] + drift_ax.get_legend_handles_labels()[1]
-    unique = dict(zip(labels, handles))
+    unique = dict(zip(labels, handles, strict=True))
     auc_ax.legend(unique.values(), unique.keys(), loc="lower left", fontsize=8)
-    auc_ax.set_title(f"openct replay: {config.spec.name}, window {config.window_spans} spans")
+    auc_ax.set_title(f"openct ct replay: {config.spec.name}, window {config.window_spans} spans")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

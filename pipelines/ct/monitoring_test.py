@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import monitoring
 from pipelines.config import PipelineConfig
-from pipelines.features import LabelSpec
-from pipelines.replay import drift_payments
+from pipelines.ct import monitoring
+from pipelines.ct.replay import drift_payments
+from pipelines.data.dataset import LabelSpec
 from tests.taxi_sample import log_span
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ml_metadata.proto import metadata_store_pb2
 
 from components.gate import Anomaly, DataValidationError
-from pipelines import views
+from pipelines.reports import views
 
 
 def test_gate_page_lists_each_anomaly_escaped():

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 # Where the datasets' curated schemas live (reviewed files, see README "Curated schema").
-SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 TFX_PACKAGE_PREFIX = "tfx-package:"
 
 

@@ -4,11 +4,11 @@ import hashlib
 
 import pytest
 
-from pipelines.spans import cut_spans, existing_spans
+from pipelines.data.spans import cut_spans, existing_spans
 
 
 def _ts(year, month, day=15):
-    return int(dt.datetime(year, month, day, tzinfo=dt.timezone.utc).timestamp())
+    return int(dt.datetime(year, month, day, tzinfo=dt.UTC).timestamp())
 
 
 def _write(path, rows, header=("t", "x")):
@@ -30,7 +30,7 @@ def test_cuts_by_period_deterministically(tmp_path):
     assert (written[0].start, written[0].end) == (dt.date(2020, 1, 1), dt.date(2020, 4, 1))
     assert present == []
     assert existing_spans(tmp_path / "a") == [1, 2, 4]
-    rows = list(csv.reader(open(tmp_path / "a" / "span-1" / "data.csv")))
+    rows = list(csv.reader((tmp_path / "a" / "span-1" / "data.csv").read_text().splitlines()))
     assert rows == [["t", "x"], [str(_ts(2020, 1)), "1"], [str(_ts(2020, 2)), "3"]]  # source order kept
     cut_spans(src, tmp_path / "b", "t", span_months=3)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
@@ -65,7 +65,7 @@ def test_bad_source_names_file_and_problem(tmp_path, content, message):
 
 
 def test_check_span_file_names_file_and_line(tmp_path):
-    from pipelines.spans import check_span_file
+    from pipelines.data.spans import check_span_file
 
     good = tmp_path / "good.csv"
     _write(good, [(1, 2), (3, 4)])

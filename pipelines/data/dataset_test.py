@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from pipelines.features import CHICAGO_TAXI, DatasetSpec, LabelSpec, load_dataset
+from pipelines.data.dataset import CHICAGO_TAXI, DatasetSpec, LabelSpec, load_dataset
 
 
 def test_taxi_spec_kinds_and_serving_columns():

@@ -9,31 +9,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from ml_metadata.proto import metadata_store_pb2
-
-from components.gate import DataValidationError
-
-Artifact = metadata_store_pb2.Artifact
-SHOWN_METRICS = ("auc", "binary_accuracy", "calibration", "example_count")
-
-
-def int_prop(a: Artifact, name: str, default: int | None = None) -> int | None:
-    for props in (a.properties, a.custom_properties):
-        if name in props:
-            return props[name].int_value
-    return default
-
-
-def str_prop(a: Artifact, name: str) -> str:
-    for props in (a.properties, a.custom_properties):
-        if name in props:
-            return props[name].string_value
-    return ""
+from pipelines.names import Outcome
+from pipelines.pipeline.evaluation import SHOWN_METRICS
 
 
 @dataclasses.dataclass
 class RunSummary:
-    status: str = "failed"  # pushed | not-blessed | blocked | unchanged | failed
+    status: str = Outcome.FAILED  # an Outcome
     spans: list[int] = dataclasses.field(default_factory=list)
     newest_span: int | None = None
     ingested: list[int] = dataclasses.field(default_factory=list)  # spans ingested by this run
@@ -49,7 +31,7 @@ class RunSummary:
     cached_nodes: int = 0
     ran_nodes: int = 0
     evaluation_uri: str = ""
-    views_dir: str = ""  # one HTML page per node (pipelines.views)
+    views_dir: str = ""  # one HTML page per node (pipelines.reports.views)
     node_seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # per component, summed
 
     def to_json(self) -> str:
@@ -59,7 +41,7 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("pushed", "not-blessed", "unchanged")
+        return Outcome(self.status).ok
 
     def format(self) -> str:
         lines = ["", "=" * 72, f"Run summary: {self.status.upper()}  ({self.seconds:.1f} s, "
@@ -117,54 +99,3 @@ def span_ranges(nums: list[int]) -> str:
         if n is not None:
             start = prev = n
     return ",".join(out)
-
-
-def data_validation_error(exc: BaseException | None) -> DataValidationError | None:
-    """The gate's error inside an exception chain, if that is why the run stopped."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, DataValidationError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-def read_evaluation(uri: str) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """Overall-slice metrics per model ('candidate', 'baseline', diffs as '<name>_diff' under
-    'candidate') and the validation failures, from the Evaluator's output."""
-    import tensorflow_model_analysis as tfma  # heavy; only when there is an evaluation
-
-    metrics: dict[str, dict[str, float]] = {}
-    for per_slice in tfma.load_metrics(uri):
-        if per_slice.slice_key.single_slice_keys:
-            continue
-        for kv in per_slice.metric_keys_and_values:
-            key, value = kv.key, kv.value
-            model = key.model_name or "candidate"
-            name = key.name + ("_diff" if key.is_diff else "")
-            if value.HasField("double_value"):
-                metrics.setdefault(model, {})[name] = value.double_value.value
-            elif value.HasField("bounded_value"):
-                metrics.setdefault(model, {})[name] = value.bounded_value.value.value
-    failures = []
-    validation = tfma.load_validation_result(uri)
-    for per_slice in validation.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            key = failure.metric_key
-            what = "change vs baseline" if key.is_diff else "value"
-            failures.append(f"{key.name} {what} {failure.metric_value.double_value.value:+.4f} fails "
-                            f"{_threshold_text(failure.metric_threshold)}"
-                            + (f" ({failure.message})" if failure.message else ""))
-    return metrics, failures
-
-
-def _threshold_text(threshold) -> str:
-    if threshold.HasField("value_threshold"):
-        t = threshold.value_threshold
-        parts = ([f">= {t.lower_bound.value}"] if t.HasField("lower_bound") else []) + \
-                ([f"<= {t.upper_bound.value}"] if t.HasField("upper_bound") else [])
-        return "threshold " + " and ".join(parts)
-    if threshold.HasField("change_threshold"):
-        return f"allowed change {threshold.change_threshold.absolute.value:+}"
-    return "threshold"

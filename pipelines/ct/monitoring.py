@@ -5,7 +5,7 @@ the drift comparators of the curated schema (`tfdv.validate_statistics(previous_
 Statistics come from the span CSVs through `tfdv.generate_statistics_from_dataframe` (in memory,
 about 0.4 s for eight spans), typed by the curated schema.
 
-Skew: statistics of the requests logged by `openct predict` to the serving model (TFRecord files
+Skew: statistics of the requests logged by `openct serving predict` to the serving model (TFRecord files
 of the tf.Examples it sent, pipelines.serving) against the training window, compared with the
 skew comparators of the curated schema (`serving_statistics=`). Only when such logs exist.
 
@@ -20,8 +20,8 @@ import json
 from pathlib import Path
 
 from pipelines.config import PipelineConfig
-from pipelines.features import DatasetSpec, LabelSpec
-from pipelines.spans import SPAN_FILE
+from pipelines.data.dataset import DatasetSpec, LabelSpec
+from pipelines.data.spans import span_path
 
 
 @dataclasses.dataclass
@@ -70,7 +70,7 @@ def span_frame(data_root: str, spans: list[int], spec: DatasetSpec):
     from pipelines.serving import feature_types
 
     types = feature_types(spec)
-    raw = pd.concat([pd.read_csv(Path(data_root) / f"span-{s}" / SPAN_FILE, dtype=str, keep_default_na=False)
+    raw = pd.concat([pd.read_csv(span_path(data_root, s), dtype=str, keep_default_na=False)
                      for s in spans], ignore_index=True)
     columns = {}
     for name in raw.columns:
@@ -144,16 +144,15 @@ def serving_quality(config: PipelineConfig, span: int) -> QualityReport | None:
     import tensorflow as tf
     from sklearn.metrics import roc_auc_score
 
-    from components.pusher import served_versions
     from pipelines import serving
+    from pipelines.data.spans import read_rows
     from pipelines.models.model import SERVING_OUTPUT
-    from pipelines.spans import read_rows
 
-    versions = served_versions(config.model_serving_dir)
-    if not versions:
+    version = serving.served_version(config.model_serving_dir)
+    if version is None:
         return None
     spec = config.spec
-    path = Path(config.data_root) / f"span-{span}" / SPAN_FILE
+    path = span_path(config.data_root, span)
     header, rows = read_rows(path)
     required = [c for c in required_columns(spec) if c in spec.feature_columns or c == spec.label.column]
     missing = [c for c in required if c not in header]
@@ -162,7 +161,7 @@ def serving_quality(config: PipelineConfig, span: int) -> QualityReport | None:
     types = serving.feature_types(spec)
     records, encoded = [], []
     for _, values in rows:
-        record = dict(zip(header, values))
+        record = dict(zip(header, values, strict=True))  # read_rows checked the field count
         if any(record[c] == "" for c in required):
             continue  # a row without a required value (the gate reports it): not scored
         try:
@@ -172,13 +171,13 @@ def serving_quality(config: PipelineConfig, span: int) -> QualityReport | None:
         records.append(record)
     if not records:
         return None
-    signature = tf.saved_model.load(str(Path(config.model_serving_dir) / str(versions[-1]))).signatures["serving_default"]
+    signature = tf.saved_model.load(str(Path(config.model_serving_dir) / str(version))).signatures["serving_default"]
     examples = tf.constant(encoded)
     scores = signature(examples=examples)[SERVING_OUTPUT].numpy().ravel()
     labels = np.array([label_of(r, spec.label) for r in records])
     auc = float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else None
     accuracy = float(((scores > 0.5).astype(int) == labels).mean())
-    return QualityReport(span, versions[-1], len(records), auc, accuracy)
+    return QualityReport(span, version, len(records), auc, accuracy)
 
 
 def write_report(config: PipelineConfig, span: int, report: dict) -> Path:

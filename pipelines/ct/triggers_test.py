@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import monitoring, triggers
 from pipelines.config import PipelineConfig
+from pipelines.ct import monitoring, triggers
 from tests.taxi_sample import log_span
 
 

@@ -17,7 +17,10 @@ from pathlib import Path
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.io import fileio
 
-from pipelines.summary import int_prop, str_prop
+from components.artifacts import has_prop, int_prop, str_prop
+from components.gate import find_validation_error
+from pipelines.names import Node
+from pipelines.pipeline.evaluation import SHOWN_METRICS, read_evaluation
 
 Artifact = metadata_store_pb2.Artifact
 
@@ -76,7 +79,7 @@ def _props(a: Artifact) -> str:
     names = ("span", "split_names", "blessed", "pushed", "pushed_version", "pushed_destination")
     shown = []
     for name in names:
-        if name in a.custom_properties or name in a.properties:
+        if has_prop(a, name):
             value = int_prop(a, name) if name in ("span", "blessed", "pushed") else str_prop(a, name)
             shown.append(f"{name}={value}")
     return ", ".join(shown)
@@ -97,7 +100,7 @@ def _statistics(outputs, error) -> str:
     if not loaded:
         return ""
     parts = [f"<h3>{html.escape(split)}: {int(stats_list.datasets[0].num_examples)} examples</h3>"
-             + statistics_table(stats_list.datasets[0]) for split, stats_list in zip(splits, loaded)]
+             + statistics_table(stats_list.datasets[0]) for split, stats_list in zip(splits, loaded, strict=True)]
     facets = (display_util.get_statistics_html(loaded[0], lhs_name=splits[0]) if len(loaded) == 1 else
               display_util.get_statistics_html(loaded[0], loaded[1], lhs_name=splits[0], rhs_name=splits[1]))
     parts.append("<details><summary>Interactive Facets view (needs internet access: it loads its "
@@ -141,8 +144,9 @@ def _histogram_svg(histograms, width: int = 120, height: int = 24) -> Html:
 
 
 def _anomalies(outputs, error) -> str:
-    from components.gate import list_anomalies, read_anomalies
     from tfx.types import artifact_utils
+
+    from components.gate import list_anomalies, read_anomalies
 
     arts = outputs.get("anomalies", [])
     if not arts:
@@ -157,9 +161,7 @@ def _anomalies(outputs, error) -> str:
 
 
 def _gate(outputs, error) -> str:
-    from pipelines.summary import data_validation_error
-
-    gate_error = data_validation_error(error)
+    gate_error = find_validation_error(error)
     if gate_error is None:
         return "<p class='good'>Data passed validation: the span may enter the training window.</p>"
     return (f"<p class='bad'>Span {gate_error.span} blocked; Transform, Trainer and Pusher do not run.</p>"
@@ -169,8 +171,6 @@ def _gate(outputs, error) -> str:
 
 def _evaluation(outputs, error) -> str:
     import tensorflow_model_analysis as tfma
-
-    from pipelines.summary import SHOWN_METRICS, read_evaluation
 
     arts = outputs.get("evaluation", [])
     if not arts:
@@ -222,11 +222,11 @@ def _push(outputs, error) -> str:
 
 
 _DETAIL = {
-    "StatisticsGen": _statistics,
-    "ExampleValidator": _anomalies,
-    "ValidationGate": _gate,
-    "Evaluator": _evaluation,
-    "Pusher": _push,
+    Node.STATISTICS_GEN: _statistics,
+    Node.EXAMPLE_VALIDATOR: _anomalies,
+    Node.GATE: _gate,
+    Node.EVALUATOR: _evaluation,
+    Node.PUSHER: _push,
 }
 
 

@@ -4,12 +4,12 @@ A span on disk newer than every span ML Metadata has seen ingested (the store, n
 is the memory) is checked three ways, each of which can start a run (`--on`, default all):
   new-span     the new data itself;
   drift        TFDV drift of the new span against the serving model's training window
-               (comparators of the curated schema), pipelines.monitoring;
+               (comparators of the curated schema), pipelines.ct.monitoring;
   skew         TFDV skew of the requests logged to the serving model against that window
-               (only when `openct predict` has logged requests);
+               (only when `openct serving predict` has logged requests);
   degradation  the serving model's AUC/accuracy on the new, labelled span below the thresholds.
 Every check is reported (console and <pipeline_root>/reports/span-<N>.json). A second call with
-nothing new starts nothing. Locally the run is `openct run`'s; on Kubeflow it is a KFP run of the
+nothing new starts nothing. Locally the run is `openct local run`'s; on Kubeflow it is a KFP run of the
 uploaded pipeline on that span, and nothing starts while an earlier run is still active (its
 ExampleGen may not have recorded the span yet).
 """
@@ -19,13 +19,14 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from components.pusher import served_versions
-from pipelines import lineage, monitoring
+from pipelines import lineage, serving
 from pipelines.config import PipelineConfig
-from pipelines.spans import existing_spans
+from pipelines.ct import monitoring
+from pipelines.data.spans import existing_spans
+from pipelines.names import TRIGGER_REASONS
+from pipelines.reports.summary import span_ranges
 
 ACTIVE = ("PENDING", "RUNNING", "PAUSED", "CANCELING")
-REASONS = ("new-span", "drift", "skew", "degradation")
 
 
 @dataclasses.dataclass
@@ -91,21 +92,21 @@ def training_window(config: PipelineConfig, uri: str | None, span: int, serving:
     return [s for s in existing_spans(config.data_root) if s < span][-config.window_spans:]
 
 
-def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, ...] = REASONS) -> Decision:
+def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, ...] = TRIGGER_REASONS) -> Decision:
     """Whether to start a run now, and why: new data, drift, skew, degradation (see module doc)."""
     decision = new_data(config, metadata)
     if not decision.start:
         return decision
     span = decision.span
-    serving = (served_versions(config.model_serving_dir) or [None])[-1]
-    window = training_window(config, store_uri(config, metadata), span, serving)
+    served = serving.served_version(config.model_serving_dir)
+    window = training_window(config, store_uri(config, metadata), span, served)
     failed: dict[str, str] = {}
     try:
         decision.drift = monitoring.drift(config, span, window) if window else None
     except ValueError as e:  # an unreadable span: reported; the run's gate names the problem too
         failed["drift"] = str(e)
-    if serving and window:
-        decision.skew = monitoring.skew(config, serving, window)
+    if served and window:
+        decision.skew = monitoring.skew(config, served, window)
     try:
         decision.quality = monitoring.serving_quality(config, span)
     except ValueError as e:
@@ -114,13 +115,13 @@ def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, .
              "drift": decision.drift.drifted if decision.drift else [],
              "skew": decision.skew.drifted if decision.skew else [],
              "degradation": decision.quality.degraded(config) if decision.quality else []}
-    reasons = [r for r in REASONS if r in on and found[r]]
+    reasons = [r for r in TRIGGER_REASONS if r in on and found[r]]
     decision.start = bool(reasons)
     decision.trigger = f"{'+'.join(reasons)}-{span}" if reasons else ""
     lines = [decision.reason]
     for name, report in (("drift", decision.drift), ("skew", decision.skew)):
         if report:
-            lines.append(f"{name} of {report.subject} vs spans {lineage_ranges(window)} (max value/threshold "
+            lines.append(f"{name} of {report.subject} vs spans {span_ranges(window)} (max value/threshold "
                          f"{report.score:.2f}): " + ("; ".join(report.drifted) or "none"))
     if decision.quality:
         q = decision.quality
@@ -138,9 +139,3 @@ def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, .
         "quality": dataclasses.asdict(decision.quality) if decision.quality else None,
         "checks_not_run": failed})
     return decision
-
-
-def lineage_ranges(spans: list[int]) -> str:
-    from pipelines.summary import span_ranges
-
-    return span_ranges(spans)

@@ -1,0 +1,109 @@
+"""The `openct` command, grouped by what a person is doing.
+
+    openct local run                       run the pipeline on this machine, print a summary
+    openct data spans | schema             cut the CSV into time spans; draft a candidate schema
+    openct kfp compile | upload | submit | schedule | unschedule | runs     Kubeflow Pipelines
+    openct ct trigger | status | history | replay    continuous training, from ML Metadata
+    openct serving predict                 TF Serving predictions on rows of the newest span
+    openct compile-ir | step               orchestrator tasks (what compiled KFP specs run)
+
+Each command shows only the settings it reads (`openct <group> <command> --help`); any setting can
+also come from the environment (OPENCT_<NAME>). One error policy: a problem the user can fix
+(a missing file, a bad value, an unreachable service) is one `error:` line and exit 1; a usage
+error exits 2; `local run` and `ct trigger` exit 3 when the data validation gate stopped the run.
+Library output (TensorFlow, Beam, absl) goes to a log file under <pipeline_root>/../logs, shown
+when a command fails; --verbose puts it on the terminal instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pipelines.cli import console
+
+EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED = 1, 2, 3
+# What the user can fix: one line, no traceback (the traceback goes to the library log).
+USER_ERRORS = (LookupError, OSError, ValueError, TimeoutError)
+TASKS = ("compile-ir", "step")  # orchestrator tasks: output stays on the pod's stderr
+
+Command = Callable[[Any, argparse.Namespace], int]
+
+
+class Commands:
+    """Adds the commands of one group; `settings` picks the configuration flags each one shows."""
+
+    def __init__(self, sub: Any) -> None:
+        self.sub = sub
+
+    def add(self, name: str, fn: Command, help_text: str, settings: Iterable[str] | None = None) -> argparse.ArgumentParser:
+        from pipelines.config import PipelineConfig
+
+        parser = self.sub.add_parser(name, help=help_text, description=help_text)
+        parser.set_defaults(fn=fn, command=name)
+        parser.add_argument("-v", "--verbose", action="store_true", help="library logs at INFO on the terminal")
+        PipelineConfig.add_arguments(parser, settings)
+        return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipelines.cli import ct, data, kfp, local, serving, tasks
+
+    parser = argparse.ArgumentParser(prog="openct", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    for module in (local, data, kfp, ct, serving):
+        group = groups.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.register(Commands(group.add_subparsers(dest="command", required=True, metavar="COMMAND")))
+    tasks.register(Commands(groups))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipelines.config import PipelineConfig
+
+    args = build_parser().parse_args(argv)
+    try:
+        config = PipelineConfig.from_args(args)
+        _ = config.spec  # resolve the dataset early: a bad --dataset is a one-line error
+    except ValueError as exc:
+        console.error(f"error: {exc}")
+        return EXIT_USAGE
+    if args.verbose:
+        console.verbose_logging()
+    if args.verbose or args.command in TASKS:
+        return _run(args, config, log=None)
+    log = _log_path(config, args.command)
+    with console.library_output_to(log):
+        code = _run(args, config, log)
+    if code != 0:
+        console.show_log_tail(log)
+    return code
+
+
+def _run(args: argparse.Namespace, config: Any, log: Path | None) -> int:
+    try:
+        return args.fn(config, args)
+    except USER_ERRORS as exc:
+        if log is not None:
+            traceback.print_exc()  # descriptor 2: into the library log
+        console.error(f"error: {exc}")
+        return EXIT_FAILED
+
+
+def _log_path(config: Any, command: str) -> Path:
+    """<pipeline_root>/../logs/<time>-<command>.log (build/logs by default); a temporary directory
+    when the pipeline root is a bucket."""
+    import tempfile
+
+    root = Path(config.pipeline_root).parent if "://" not in config.pipeline_root else Path(tempfile.gettempdir())
+    return root / "logs" / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{command}.log"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""`openct compile-ir | step`: the orchestrator tasks every compiled KFP spec runs in its pods.
+
+They stay top-level commands (`python -m pipelines.cli compile-ir|step`) because compiled and
+uploaded specs call them by these names (pipelines.runners.kubeflow; pinned by
+pipelines/cli/cli_test.py). Their output is the pod's log, so it is not redirected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from pipelines.cli import EXIT_BLOCKED, EXIT_FAILED, console
+
+
+def register(commands: Any) -> None:
+    p = commands.add("compile-ir", cmd_compile_ir, "(task) write the pipeline's TFX IR, run id left open")
+    p.add_argument("--out", required=True, help="IR file (JSON)")
+    p.add_argument("--span", type=int, default=None, help="span to ingest (default or 0: the newest)")
+    p = commands.add("step", cmd_step, "(task) run one node of a compiled IR in this process", ())
+    p.add_argument("--ir", required=True, help="pipeline IR written by `openct compile-ir`")
+    p.add_argument("--node", required=True, help="node id, e.g. Trainer")
+    p.add_argument("--run-id", required=True, help="the same for every node of one pipeline run")
+    p.add_argument("--metadata", default=None, help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH (default: the IR's)")
+    p.add_argument("--view", default=None, help="write the node's HTML view here")
+
+
+def cmd_compile_ir(config: Any, args: argparse.Namespace) -> int:
+    from pipelines.pipeline.dag import create_pipeline
+    from pipelines.runners.launcher import compile_ir, write_ir
+
+    write_ir(compile_ir(create_pipeline(config, span=args.span or None)), args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_step(config: Any, args: argparse.Namespace) -> int:
+    from components.gate import find_validation_error
+    from pipelines.reports import views
+    from pipelines.runners.launcher import launch_step, mlmd_connection, read_ir
+
+    ir = read_ir(args.ir)
+    started = time.monotonic()
+    print(f"step {args.node}: started (run {args.run_id})", flush=True)
+    try:
+        result = launch_step(ir, args.node, args.run_id, mlmd_connection(ir, args.metadata))
+    except LookupError:
+        raise  # an unknown node: a usage problem, not a failed step
+    except Exception as exc:  # noqa: BLE001 - reported as a failed step with its cause
+        gate = find_validation_error(exc)
+        if args.view:
+            views.write_view(args.view, args.node, "failed", time.monotonic() - started, {}, exc)
+        console.error(f"step {args.node}: failed after {time.monotonic() - started:.1f} s: {gate or exc}")
+        return EXIT_BLOCKED if gate else EXIT_FAILED
+    if args.view:
+        views.write_view(args.view, args.node, result.status, result.seconds, result.outputs)
+    console.progress(args.node, 1, 1, result)
+    return 0

@@ -1,0 +1,1 @@
+"""Data: what a dataset looks like (DatasetSpec), its time spans on disk, candidate schemas."""

@@ -1,0 +1,1 @@
+"""What a person reads: the end-of-run summary (console, JSON) and one HTML page per node."""
