@@ -56,7 +56,7 @@ MAKE_VOLUMES := for d in $(KIND_VOLUMES) $(KIND_VOLUMES)/pipeline $(KIND_VOLUMES
 # first push it is never Ready (kustomize/base/serving.yaml).
 SERVING_WAIT ?= 600s
 
-.PHONY: help env run spans schema test test-cluster test-unit bench replay lock clean compile upload submit schedule unschedule runs \
+.PHONY: help env run spans schema test lint format docs test-cluster test-unit bench replay lock clean compile upload submit schedule unschedule runs \
 	engine cluster kfp image deploy ui serve-test e2e trigger-on trigger-off down
 
 help: ## List the targets
@@ -75,8 +75,22 @@ spans: ## Cut the dataset into time spans under DATA_ROOT (never rewrites a span
 schema: ## Infer a candidate schema from the spans for review (never touches the curated one)
 	@$(OPENCT) data schema $(DATA_FLAG) $(if $(PIPELINE_ROOT),--pipeline-root $(abspath $(PIPELINE_ROOT))) $(RUN_ARGS)
 
-test: ## All tests: unit and end-to-end (the command CI runs)
+test: lint ## Lint, then all tests: unit and end-to-end (the command CI runs)
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: ## Style and structure: ruff (lint, format), mypy, import contracts (pyproject.toml)
+	@$(ENV) ruff check --quiet
+	@$(ENV) ruff format --check --quiet
+	@$(ENV) mypy --no-error-summary
+	@out=$$($(ENV) lint-imports --no-cache 2>&1) || { echo "$$out" >&2; exit 1; }
+	@echo "lint: ruff, ruff format, mypy and import contracts pass"
+
+format: ## Apply ruff's fixes and formatting
+	@$(ENV) ruff check --fix --quiet
+	@$(ENV) ruff format --quiet
+
+docs: ## Regenerate docs/configuration.md from the configuration object
+	@$(PY) -m pipelines.cli.docs > docs/configuration.md && echo "wrote docs/configuration.md"
 
 test-cluster: ## Tests marked cluster: the spec in the pipeline image, as pods on kind, on KFP at KFP_HOST
 	@OPENCT_BIND="$(OPENCT_BIND) $(HOME)/.kube" $(PY) -m pytest -m cluster -s -rs $(PYTEST_ARGS)

@@ -52,7 +52,6 @@ class DataValidationError(RuntimeError):
         )
 
 
-
 def find_validation_error(exc: "BaseException | None") -> "DataValidationError | None":
     """The gate's error inside an exception chain (TFX's launcher wraps executor errors), if that
     is why a run stopped."""
@@ -63,6 +62,7 @@ def find_validation_error(exc: "BaseException | None") -> "DataValidationError |
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
 
 def list_anomalies(by_split: dict[str, anomalies_pb2.Anomalies]) -> list[Anomaly]:
     """Every anomaly of every split, in a stable order: the gate's whole decision logic."""
@@ -76,14 +76,25 @@ def list_anomalies(by_split: dict[str, anomalies_pb2.Anomalies]) -> list[Anomaly
             found.append(Anomaly(split, feature, ",".join(kinds), description))
         if result.HasField("dataset_anomaly_info"):
             info = result.dataset_anomaly_info
-            found.append(Anomaly(split, "(dataset)", ",".join(
-                anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason) or "UNKNOWN",
-                info.description or info.short_description))
+            found.append(
+                Anomaly(
+                    split,
+                    "(dataset)",
+                    ",".join(anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason) or "UNKNOWN",
+                    info.description or info.short_description,
+                )
+            )
         for drift in result.drift_skew_info:
             for measure in drift.drift_measurements:
                 if measure.value > measure.threshold:
-                    found.append(Anomaly(split, ".".join(drift.path.step), "DRIFT",
-                                         f"{measure.value:.3f} > threshold {measure.threshold}"))
+                    found.append(
+                        Anomaly(
+                            split,
+                            ".".join(drift.path.step),
+                            "DRIFT",
+                            f"{measure.value:.3f} > threshold {measure.threshold}",
+                        )
+                    )
     return found
 
 

@@ -22,11 +22,15 @@ def test_clean_data_passes():
 
 
 def test_every_anomaly_of_every_split_is_listed_in_order():
-    found = list_anomalies({
-        "train": _anomalies(payment_type=(Type.ENUM_TYPE_UNEXPECTED_STRING_VALUES, "Examples contain 'Bitcoin'"),
-                            fare=(Type.UNEXPECTED_DATA_TYPE, "Expected FLOAT, got BYTES")),
-        "eval": _anomalies(fare=(Type.UNEXPECTED_DATA_TYPE, "Expected FLOAT, got BYTES")),
-    })
+    found = list_anomalies(
+        {
+            "train": _anomalies(
+                payment_type=(Type.ENUM_TYPE_UNEXPECTED_STRING_VALUES, "Examples contain 'Bitcoin'"),
+                fare=(Type.UNEXPECTED_DATA_TYPE, "Expected FLOAT, got BYTES"),
+            ),
+            "eval": _anomalies(fare=(Type.UNEXPECTED_DATA_TYPE, "Expected FLOAT, got BYTES")),
+        }
+    )
     assert [(a.split, a.feature, a.kind) for a in found] == [
         ("eval", "fare", "UNEXPECTED_DATA_TYPE"),
         ("train", "fare", "UNEXPECTED_DATA_TYPE"),
@@ -58,7 +62,8 @@ def test_reads_the_validator_output_layout(tmp_path):
     for split in ("train", "eval"):
         (tmp_path / f"Split-{split}").mkdir()
         (tmp_path / f"Split-{split}" / "SchemaDiff.pb").write_bytes(
-            _anomalies(tips=(Type.FLOAT_TYPE_SMALL_FLOAT, "negative")).SerializeToString())
+            _anomalies(tips=(Type.FLOAT_TYPE_SMALL_FLOAT, "negative")).SerializeToString()
+        )
     by_split = read_anomalies(str(tmp_path), ["train", "eval"])
     assert [a.feature for a in list_anomalies(by_split)] == ["tips", "tips"]
     with pytest.raises(tf.errors.NotFoundError):

@@ -22,8 +22,7 @@ DIGEST_KEY = "schema_sha256"
 
 
 class CuratedSchemaSpec(standard_component_specs.ImportSchemaGenSpec):
-    PARAMETERS = {**standard_component_specs.ImportSchemaGenSpec.PARAMETERS,
-                  DIGEST_KEY: ExecutionParameter(type=str)}
+    PARAMETERS = {**standard_component_specs.ImportSchemaGenSpec.PARAMETERS, DIGEST_KEY: ExecutionParameter(type=str)}
 
 
 class CuratedSchemaGen(ImportSchemaGen):
@@ -34,6 +33,7 @@ class CuratedSchemaGen(ImportSchemaGen):
     def __init__(self, schema_file: str):
         with fileio.open(schema_file, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-        spec = CuratedSchemaSpec(schema_file=schema_file, schema_sha256=digest,
-                                 schema=types.Channel(type=standard_artifacts.Schema))
+        spec = CuratedSchemaSpec(
+            schema_file=schema_file, schema_sha256=digest, schema=types.Channel(type=standard_artifacts.Schema)
+        )
         base_component.BaseComponent.__init__(self, spec=spec)  # ImportSchemaGen.__init__ builds its own spec

@@ -13,9 +13,13 @@ SCHEMA = 'feature { name: "fare" type: FLOAT }\n'
 
 def _run(root: Path, schema_file: Path, importer=CuratedSchemaGen):
     node = importer(schema_file=str(schema_file)).with_id("ImportSchemaGen")
-    p = pipeline.Pipeline(pipeline_name="schema-test", pipeline_root=str(root / "p"), components=[node],
-                          enable_cache=True,
-                          metadata_connection_config=metadata.sqlite_metadata_connection_config(str(root / "m.db")))
+    p = pipeline.Pipeline(
+        pipeline_name="schema-test",
+        pipeline_root=str(root / "p"),
+        components=[node],
+        enable_cache=True,
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(str(root / "m.db")),
+    )
     [result] = run_pipeline(p)
     [schema] = result.outputs["schema"]
     return result.status, (Path(schema.uri) / "schema.pbtxt").read_text()

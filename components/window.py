@@ -58,21 +58,29 @@ class ValidatedSpanWindow(resolver.ResolverStrategy):
     def __init__(self, num_spans: int):
         self.num_spans = int(num_spans)
 
-    def resolve_artifacts(self, store: mlmd.MetadataStore,
-                          input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
+    def resolve_artifacts(
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]]:
         return _outputs(input_dict, examples=validated_window(input_dict, self.num_spans))
 
 
 def producer_inputs(store: mlmd.MetadataStore, artifact_id: int, input_key: str) -> set[int]:
     """Ids of the `input_key` artifacts consumed by the execution that produced `artifact_id`."""
-    outputs = [e for e in store.get_events_by_artifact_ids([artifact_id])
-               if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    outputs = [
+        e
+        for e in store.get_events_by_artifact_ids([artifact_id])
+        if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+    ]
     if not outputs:
         return set()
     events = store.get_events_by_execution_ids([outputs[0].execution_id])
-    return {e.artifact_id for e in events
-            if e.type in (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
-            and e.path.steps and e.path.steps[0].key == input_key}
+    return {
+        e.artifact_id
+        for e in events
+        if e.type in (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+        and e.path.steps
+        and e.path.steps[0].key == input_key
+    }
 
 
 def _trained_elsewhere(store: mlmd.MetadataStore, artifact: types.Artifact, window_ids: set[int]) -> bool:
@@ -86,11 +94,15 @@ class LatestBlessedModelOtherWindow(ValidatedSpanWindow):
     plus every `model` and `model_blessing`. Outputs: `model` and `model_blessing`, or empty.
     """
 
-    def resolve_artifacts(self, store: mlmd.MetadataStore,
-                          input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
+    def resolve_artifacts(
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]]:
         window_ids = {a.id for a in validated_window(input_dict, self.num_spans)}
-        blessings = {b.get_int_custom_property(CURRENT_MODEL_ID): b
-                     for b in input_dict["model_blessing"] if b.get_int_custom_property(BLESSED) == 1}
+        blessings = {
+            b.get_int_custom_property(CURRENT_MODEL_ID): b
+            for b in input_dict["model_blessing"]
+            if b.get_int_custom_property(BLESSED) == 1
+        }
         for model in sorted(input_dict["model"], key=lambda a: a.id, reverse=True):
             if model.id in blessings and _trained_elsewhere(store, model, window_ids):
                 return _outputs(input_dict, model=[model], model_blessing=[blessings[model.id]])
@@ -103,8 +115,9 @@ class LatestCacheOtherWindow(ValidatedSpanWindow):
     Inputs: those of ValidatedSpanWindow plus every `cache`. Output: `cache`, or empty.
     """
 
-    def resolve_artifacts(self, store: mlmd.MetadataStore,
-                          input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
+    def resolve_artifacts(
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]]:
         window_ids = {a.id for a in validated_window(input_dict, self.num_spans)}
         for cache in sorted(input_dict["cache"], key=lambda a: a.id, reverse=True):
             if _trained_elsewhere(store, cache, window_ids):

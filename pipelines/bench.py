@@ -74,8 +74,7 @@ def run_stock(work: Path, logs: Path) -> dict:
     shutil.copy(CHICAGO_TAXI.source_path(), taxi / "data" / "simple" / "data.csv")
     shutil.copy(package / "taxi_utils_native_keras.py", taxi / "taxi_utils_native_keras.py")
     env = dict(os.environ, HOME=str(work))
-    seconds, rss = measure([sys.executable, str(package / "taxi_pipeline_native_keras.py")],
-                           logs / "stock.log", env)
+    seconds, rss = measure([sys.executable, str(package / "taxi_pipeline_native_keras.py")], logs / "stock.log", env)
     evaluations = sorted((work / "tfx" / "pipelines" / STOCK_PIPELINE / "Evaluator" / "evaluation").iterdir())
     return {"seconds": seconds, "rss_mb": rss, "metrics": overall_metrics(str(evaluations[-1]))}
 
@@ -83,14 +82,36 @@ def run_stock(work: Path, logs: Path) -> dict:
 def run_ours(work: Path, logs: Path, name: str, store: str, *extra: str) -> dict:
     """One `openct local run` over work/data with the metadata and artifacts in work/<store>."""
     summary_path = work / f"{name}.summary.json"
-    cmd = [sys.executable, "-m", "pipelines.cli", "local", "run", "--no-prepare", "--window-spans", "16",
-           "--data-root", str(work / "data"), "--pipeline-root", str(work / store),
-           "--serving-dir", str(work / "serving"), "--summary-json", str(summary_path), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipelines.cli",
+        "local",
+        "run",
+        "--no-prepare",
+        "--window-spans",
+        "16",
+        "--data-root",
+        str(work / "data"),
+        "--pipeline-root",
+        str(work / store),
+        "--serving-dir",
+        str(work / "serving"),
+        "--summary-json",
+        str(summary_path),
+        *extra,
+    ]
     seconds, rss = measure(cmd, logs / f"{name}.log")
     summary = json.loads(summary_path.read_text())
     metrics = overall_metrics(summary["evaluation_uri"]) if summary["evaluation_uri"] else {}
-    return {"seconds": seconds, "rss_mb": rss, "metrics": metrics, "status": summary["status"],
-            "node_seconds": summary["node_seconds"], "spans": summary["spans"]}
+    return {
+        "seconds": seconds,
+        "rss_mb": rss,
+        "metrics": metrics,
+        "status": summary["status"],
+        "node_seconds": summary["node_seconds"],
+        "spans": summary["spans"],
+    }
 
 
 def add_next_quarter(data_root: Path) -> None:
@@ -104,7 +125,7 @@ def add_next_quarter(data_root: Path) -> None:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(rows[0])
         for r in rows[1:]:
-            w.writerow(r[:ts] + [str(int(r[ts]) + NEW_SPAN_SHIFT_S)] + r[ts + 1:])
+            w.writerow(r[:ts] + [str(int(r[ts]) + NEW_SPAN_SHIFT_S)] + r[ts + 1 :])
     staging.rename(data_root / "span-17")
 
 
@@ -155,13 +176,19 @@ def main() -> int:
             "cached_vs_ours": round(cached["seconds"] / full["seconds"], 3),
             "new_span_vs_ours": round(new_span["seconds"] / full["seconds"], 3),
         },
-        "targets": {"ours_vs_stock": 0.5, "cached_vs_ours": 0.15, "new_span_vs_ours": 0.5,
-                    "accuracy": "ours >= stock - 0.005", "rss": "ours <= stock"},
+        "targets": {
+            "ours_vs_stock": 0.5,
+            "cached_vs_ours": 0.15,
+            "new_span_vs_ours": 0.5,
+            "accuracy": "ours >= stock - 0.005",
+            "rss": "ours <= stock",
+        },
         "ours_full_component_s": full["node_seconds"],
         "ours_new_span_component_s": new_span["node_seconds"],
         "new_span_note": "span 17 = span 16's rows moved forward by 92 days (the sample ends 2016-12)",
         "ours_no_analyzer_cache": {
-            "full_s": round(nocache["seconds"], 1), "rss_mb": round(nocache["rss_mb"]),
+            "full_s": round(nocache["seconds"], 1),
+            "rss_mb": round(nocache["rss_mb"]),
             "accuracy": round(nocache["metrics"].get("binary_accuracy", float("nan")), 4),
             "auc": round(nocache["metrics"].get("auc", float("nan")), 4),
             "vs_stock": round(nocache["seconds"] / stock["seconds"], 3),
@@ -171,17 +198,20 @@ def main() -> int:
     out = BUILD_DIR / "bench.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     r = result["ratios"]
-    print(f"""
+    print(
+        f"""
 benchmark (same machine, same 15,002 rows)      wall s   peak RSS MB   accuracy   AUC
-  stock taxi_pipeline_native_keras.py         {result['stock_s']:8.1f}   {result['stock_rss_mb']:11}   {result['stock_accuracy']:8.4f}   n/a
-  ours, full run (16 spans, fresh)            {result['ours_s']:8.1f}   {round(full['rss_mb']):11}   {result['ours_accuracy']:8.4f}   {result['ours_auc']:.4f}
-  ours, cached rerun                          {result['ours_cached_s']:8.1f}   {round(cached['rss_mb']):11}
-  ours, one new span                          {result['ours_new_span_s']:8.1f}   {round(new_span['rss_mb']):11}
-  ours, full run, analyzer cache off          {nocache['seconds']:8.1f}   {round(nocache['rss_mb']):11}   {result['ours_no_analyzer_cache']['accuracy']:8.4f}   {result['ours_no_analyzer_cache']['auc']:.4f}
-ratios: ours/stock {r['ours_vs_stock']:.2f} (target <= 0.5), cached/ours {r['cached_vs_ours']:.2f} (<= 0.15), new span/ours {r['new_span_vs_ours']:.2f} (<= 0.5)
-accuracy: ours - stock = {result['ours_accuracy'] - result['stock_accuracy']:+.4f} (target >= -0.005); RSS ours/stock {result['ours_rss_mb'] / result['stock_rss_mb']:.2f} (target <= 1)
-full run, seconds per component: {json.dumps(full['node_seconds'])}
-written: {out}""", flush=True)
+  stock taxi_pipeline_native_keras.py         {result["stock_s"]:8.1f}   {result["stock_rss_mb"]:11}   {result["stock_accuracy"]:8.4f}   n/a
+  ours, full run (16 spans, fresh)            {result["ours_s"]:8.1f}   {round(full["rss_mb"]):11}   {result["ours_accuracy"]:8.4f}   {result["ours_auc"]:.4f}
+  ours, cached rerun                          {result["ours_cached_s"]:8.1f}   {round(cached["rss_mb"]):11}
+  ours, one new span                          {result["ours_new_span_s"]:8.1f}   {round(new_span["rss_mb"]):11}
+  ours, full run, analyzer cache off          {nocache["seconds"]:8.1f}   {round(nocache["rss_mb"]):11}   {result["ours_no_analyzer_cache"]["accuracy"]:8.4f}   {result["ours_no_analyzer_cache"]["auc"]:.4f}
+ratios: ours/stock {r["ours_vs_stock"]:.2f} (target <= 0.5), cached/ours {r["cached_vs_ours"]:.2f} (<= 0.15), new span/ours {r["new_span_vs_ours"]:.2f} (<= 0.5)
+accuracy: ours - stock = {result["ours_accuracy"] - result["stock_accuracy"]:+.4f} (target >= -0.005); RSS ours/stock {result["ours_rss_mb"] / result["stock_rss_mb"]:.2f} (target <= 1)
+full run, seconds per component: {json.dumps(full["node_seconds"])}
+written: {out}""",
+        flush=True,
+    )
     return 0
 
 

@@ -60,8 +60,10 @@ class PipelineConfig:
     min_auc: float = _setting(0.65, "absolute gate on the candidate's AUC (overall slice)")
     min_accuracy: float = _setting(0.6, "absolute gate on the candidate's binary accuracy (overall slice)")
     max_auc_drop: float = _setting(0.01, "allowed AUC drop against the baseline model")
-    beam_args: str = _setting("--direct_running_mode=in_memory --direct_num_workers=1",
-                              "Beam pipeline options of every Beam-based component (DirectRunner locally)")
+    beam_args: str = _setting(
+        "--direct_running_mode=in_memory --direct_num_workers=1",
+        "Beam pipeline options of every Beam-based component (DirectRunner locally)",
+    )
 
     def __post_init__(self) -> None:
         if self.window_spans < 1 or self.span_months < 1:
@@ -142,14 +144,24 @@ class PipelineConfig:
             if wanted is not None and f.name not in wanted:
                 continue
             flag = "--" + f.name.replace("_", "-")
-            kind = _field_type(f)
+            kind = field_type(f)
             if kind is bool:
-                group.add_argument(flag, dest=f.name, default=None,
-                                   action=argparse.BooleanOptionalAction,
-                                   help=f"{f.metadata['doc']} (default {f.default})".strip())
+                group.add_argument(
+                    flag,
+                    dest=f.name,
+                    default=None,
+                    action=argparse.BooleanOptionalAction,
+                    help=f"{f.metadata['doc']} (default {f.default})".strip(),
+                )
             else:
-                group.add_argument(flag, dest=f.name, default=None, type=kind, metavar=f.name.upper(),
-                                   help=f"{f.metadata['doc']} (default {f.default!r})".strip())
+                group.add_argument(
+                    flag,
+                    dest=f.name,
+                    default=None,
+                    type=kind,
+                    metavar=f.name.upper(),
+                    help=f"{f.metadata['doc']} (default {f.default!r})".strip(),
+                )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> PipelineConfig:
@@ -157,7 +169,7 @@ class PipelineConfig:
         return cls.from_env(environ, **{k: v for k, v in vars(args).items() if k in names})
 
 
-def _field_type(f: dataclasses.Field) -> type:
+def field_type(f: dataclasses.Field) -> type:
     hints = typing.get_type_hints(PipelineConfig)
     kind = hints[f.name]
     if isinstance(kind, types.UnionType):  # not used today; keep the parser honest
@@ -166,7 +178,7 @@ def _field_type(f: dataclasses.Field) -> type:
 
 
 def _parse(f: dataclasses.Field, raw: str, source: str) -> Any:
-    kind = _field_type(f)
+    kind = field_type(f)
     try:
         if kind is bool:
             lowered = raw.strip().lower()

@@ -24,12 +24,15 @@ def test_env_then_cli_precedence():
     assert cfg.warm_start is True
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"OPENCT_WINDOW_SPANS": "many"}, "OPENCT_WINDOW_SPANS='many' is not a valid int"),
-    ({"OPENCT_WARM_START": "maybe"}, "OPENCT_WARM_START='maybe' is not a valid bool"),
-    ({"OPENCT_WINDOW_SPANS": "0"}, "window_spans and span_months must be >= 1"),
-    ({"OPENCT_HIDDEN_UNITS": "8,x"}, "hidden_units must be comma-separated integers"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"OPENCT_WINDOW_SPANS": "many"}, "OPENCT_WINDOW_SPANS='many' is not a valid int"),
+        ({"OPENCT_WARM_START": "maybe"}, "OPENCT_WARM_START='maybe' is not a valid bool"),
+        ({"OPENCT_WINDOW_SPANS": "0"}, "window_spans and span_months must be >= 1"),
+        ({"OPENCT_HIDDEN_UNITS": "8,x"}, "hidden_units must be comma-separated integers"),
+    ],
+)
 def test_bad_values_name_the_setting(env, message):
     with pytest.raises(ValueError, match=message):
         PipelineConfig.from_env(env)

@@ -19,9 +19,14 @@ def taxi_config(tmp_path_factory) -> PipelineConfig:
     source = root / "source.csv"
     small_taxi_csv(source, every=9)
     spec_file = root / "taxi-small.json"
-    spec_file.write_text(json.dumps({**CHICAGO_TAXI.to_dict(), "source": str(source),
-                                     "schema_file": str(CHICAGO_TAXI.schema_path())}))
+    spec_file.write_text(
+        json.dumps({**CHICAGO_TAXI.to_dict(), "source": str(source), "schema_file": str(CHICAGO_TAXI.schema_path())})
+    )
     cut_spans(source, root / "data", CHICAGO_TAXI.timestamp_column, span_months=3)
-    return PipelineConfig(dataset=str(spec_file), data_root=str(root / "data"),
-                          pipeline_root=str(root / "pipeline"), serving_dir=str(root / "serving"), model_name="taxi")
-
+    return PipelineConfig(
+        dataset=str(spec_file),
+        data_root=str(root / "data"),
+        pipeline_root=str(root / "pipeline"),
+        serving_dir=str(root / "serving"),
+        model_name="taxi",
+    )

@@ -90,7 +90,7 @@ def _time(ms: int) -> dt.datetime:
 def _node_of(store, execution_id: int, pipeline_name: str) -> str:
     for context in store.get_contexts_by_execution(execution_id):
         if context.name.startswith(pipeline_name + "."):
-            return context.name[len(pipeline_name) + 1:]
+            return context.name[len(pipeline_name) + 1 :]
     return "?"
 
 
@@ -117,8 +117,9 @@ def runs(store, pipeline_name: str) -> list[RunRecord]:
         if Node.EXAMPLE_GEN in by_node:
             outputs = _events(store, by_node[Node.EXAMPLE_GEN].id, (Event.OUTPUT,))
             spans = sorted(span_of(a) for a in store.get_artifacts_by_id(outputs.get("examples", [])))
-        records.append(RunRecord(context.name, trigger, _time(start), (end - start) / 1000,
-                                 _outcome(store, by_node), spans))
+        records.append(
+            RunRecord(context.name, trigger, _time(start), (end - start) / 1000, _outcome(store, by_node), spans)
+        )
     return sorted(records, key=lambda r: r.started)
 
 
@@ -176,7 +177,16 @@ def models(store, served_version: int | None = None, with_metrics: bool = True) 
             blessed = None if blessed_flag is None else bool(blessed_flag)
         pushed = pushes.get(model.id)
         version = int(str_prop(pushed, "pushed_version") or 0) if pushed else None
-        records.append(ModelRecord(model.id, _time(model.create_time_since_epoch), spans, metrics, blessed, version,
-                                   _time(pushed.create_time_since_epoch) if pushed else None,
-                                   serving=version is not None and version == served_version))
+        records.append(
+            ModelRecord(
+                model.id,
+                _time(model.create_time_since_epoch),
+                spans,
+                metrics,
+                blessed,
+                version,
+                _time(pushed.create_time_since_epoch) if pushed else None,
+                serving=version is not None and version == served_version,
+            )
+        )
     return sorted(records, key=lambda r: r.model_id)

@@ -82,8 +82,10 @@ def example_bytes(row: dict[str, str], spec: DatasetSpec, types: dict[str, str])
 
 def predict_body(examples: list[bytes]) -> dict[str, Any]:
     """TF Serving REST `:predict` body for the `examples` input of serving_default."""
-    return {"signature_name": "serving_default",
-            "instances": [{"examples": {"b64": base64.b64encode(e).decode()}} for e in examples]}
+    return {
+        "signature_name": "serving_default",
+        "instances": [{"examples": {"b64": base64.b64encode(e).decode()}} for e in examples],
+    }
 
 
 def sample_rows(data_root: str, count: int) -> tuple[Path, list[dict[str, str]]]:
@@ -102,8 +104,11 @@ def sample_rows(data_root: str, count: int) -> tuple[Path, list[dict[str, str]]]
 
 
 def predict(url: str, model: str, body: dict[str, Any], timeout: float = 30.0) -> list:
-    request = urllib.request.Request(f"{url.rstrip('/')}/v1/models/{model}:predict",
-                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/v1/models/{model}:predict",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - a user-given URL
         return json.loads(response.read())["predictions"]
 

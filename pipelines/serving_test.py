@@ -30,8 +30,9 @@ def tf_serving():
 
         def do_GET(self):  # noqa: N802 - http.server's name
             assert self.path == "/v1/models/taxi"
-            self._reply({"model_version_status": [{"version": "3", "state": "END"},
-                                                  {"version": "4", "state": "AVAILABLE"}]})
+            self._reply(
+                {"model_version_status": [{"version": "3", "state": "END"}, {"version": "4", "state": "AVAILABLE"}]}
+            )
 
         def do_POST(self):  # noqa: N802
             assert self.path == "/v1/models/taxi:predict"
@@ -52,8 +53,9 @@ def test_predict_logs_what_it_sent_under_the_answering_version(tf_serving, tmp_p
     url, bodies = tf_serving
     span = tmp_path / "data" / "span-1" / "data.csv"
     span.parent.mkdir(parents=True)
-    span.write_text("trip_start_hour,payment_type,fare,trip_miles,tips\n"
-                    "8,Cash,10.5,2.0,0\n23,Credit Card,30.0,9.5,7.0\n")
+    span.write_text(
+        "trip_start_hour,payment_type,fare,trip_miles,tips\n8,Cash,10.5,2.0,0\n23,Credit Card,30.0,9.5,7.0\n"
+    )
     flags = ["--data-root", str(tmp_path / "data"), "--serving-dir", str(tmp_path / "serving"), "--url", url]
     assert cli.main(["serving", "predict", *flags, "--rows", "2"]) == 0
     assert "version 4" in capsys.readouterr().out

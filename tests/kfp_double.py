@@ -111,11 +111,12 @@ class FakeKfp:
             run["state"] = "RUNNING" if run["polls"] == 1 else self.run_outcome
             return _public_run(run)
         if route == ("GET", "runs", 1):
-            items = sorted(self.runs.values(), key=lambda r: r["created_at"], reverse="desc" in query.get("sort_by", ""))
+            items = sorted(
+                self.runs.values(), key=lambda r: r["created_at"], reverse="desc" in query.get("sort_by", "")
+            )
             return self._list("runs", items, query, public=_public_run)
         if route == ("GET", "recurringruns", 1):
-            items = [r for r in self.recurring.values()
-                     if query.get("experiment_id") in (None, r["experiment_id"])]
+            items = [r for r in self.recurring.values() if query.get("experiment_id") in (None, r["experiment_id"])]
             return self._list("recurringRuns", items, query)
         if route == ("POST", "recurringruns", 1):
             check_model(body, "V2beta1RecurringRun", "recurring_run")
@@ -160,8 +161,12 @@ class FakeKfp:
         name = query.get("name") or spec["pipelineInfo"]["name"]
         if any(p["display_name"] == name for p in self.pipelines.values()):
             raise BadRequest(f"pipeline {name!r} exists")
-        pipeline = {"pipeline_id": next(self.ids), "display_name": name,
-                    "description": query.get("description", ""), "created_at": next(self.clock)}
+        pipeline = {
+            "pipeline_id": next(self.ids),
+            "display_name": name,
+            "description": query.get("description", ""),
+            "created_at": next(self.clock),
+        }
         self.pipelines[pipeline["pipeline_id"]] = pipeline
         self._add_version(pipeline["pipeline_id"], name, spec)  # KFP makes a first version, named like the pipeline
         return pipeline
@@ -176,8 +181,13 @@ class FakeKfp:
         return _public_version(self._add_version(pipeline_id, name, spec))
 
     def _add_version(self, pipeline_id: str, name: str, spec: dict) -> dict:
-        version = {"pipeline_id": pipeline_id, "pipeline_version_id": next(self.ids), "display_name": name,
-                   "created_at": next(self.clock), "spec": spec}
+        version = {
+            "pipeline_id": pipeline_id,
+            "pipeline_version_id": next(self.ids),
+            "display_name": name,
+            "created_at": next(self.clock),
+            "spec": spec,
+        }
         self.versions[version["pipeline_version_id"]] = version
         return version
 
@@ -193,9 +203,12 @@ class FakeKfp:
             if name not in declared:
                 raise BadRequest(f"{what}: parameter {name!r} is not an input of the pipeline")
             kind = declared[name]["parameterType"]
-            ok = {"STRING": isinstance(value, str), "NUMBER_DOUBLE": isinstance(value, (int, float)),
-                  "NUMBER_INTEGER": isinstance(value, (int, float)) and float(value).is_integer(),
-                  "BOOLEAN": isinstance(value, bool)}.get(kind, True)
+            ok = {
+                "STRING": isinstance(value, str),
+                "NUMBER_DOUBLE": isinstance(value, (int, float)),
+                "NUMBER_INTEGER": isinstance(value, (int, float)) and float(value).is_integer(),
+                "BOOLEAN": isinstance(value, bool),
+            }.get(kind, True)
             if not ok:
                 raise BadRequest(f"{what}: parameter {name!r}={value!r} is not a {kind}")
 
@@ -210,8 +223,14 @@ def _public_run(r: dict) -> dict:
 
 def _multipart(content_type: str, raw: bytes) -> dict[str, bytes]:
     message = email.parser.BytesParser().parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
-    return {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-            for part in message.get_payload()} if message.is_multipart() else {}
+    return (
+        {
+            part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+            for part in message.get_payload()
+        }
+        if message.is_multipart()
+        else {}
+    )
 
 
 class Server:

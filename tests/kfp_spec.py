@@ -83,8 +83,12 @@ def driver_constant(value: Any, run: KfpRun, task_name: str) -> Any:
     only a whole-string match of these placeholders is replaced; any other text passes as is."""
     if isinstance(value, str) and "{{$.workspace_path}}" in value:
         return value.replace("{{$.workspace_path}}", "/kfp-workspace")  # component/constants.go:32
-    special = {"{{$.pipeline_job_name}}": run.display_name, "{{$.pipeline_job_resource_name}}": run.workflow_name,
-               "{{$.pipeline_job_uuid}}": run.run_id, "{{$.pipeline_task_name}}": task_name}
+    special = {
+        "{{$.pipeline_job_name}}": run.display_name,
+        "{{$.pipeline_job_resource_name}}": run.workflow_name,
+        "{{$.pipeline_job_uuid}}": run.run_id,
+        "{{$.pipeline_task_name}}": task_name,
+    }
     return special.get(value, value) if isinstance(value, str) else value
 
 
@@ -119,6 +123,7 @@ def driver_text(value: Any) -> str:
 def driver_args(items: list[str], parameters: dict[str, Any]) -> list[str]:
     """resolveContainerArgs (driver/util.go:263-288): input parameters anywhere in command and args;
     an item that mentions `$.outputs` is left whole for the launcher; a missing parameter fails."""
+
     def one(match: re.Match) -> str:
         if match.group(1) not in parameters:
             raise AssertionError(f"parameter {match.group(1)!r} not found in executor input")
@@ -131,6 +136,7 @@ def launcher_args(items: list[str], placeholders: dict[str, str]) -> list[str]:
     """compileCmdAndArgs (component/launcher_v2.go:1051-1074): the first item (the command's
     program) gets only `{{$}}` replaced; the rest get the map of getPlaceholders (:1077-1173):
     input/output artifact `.path`/`.uri`, input parameters, output parameter files."""
+
     def compile_one(item: str) -> str:
         for key, value in placeholders.items():
             item = item.replace(key, value)
@@ -152,15 +158,19 @@ def local_path(uri: str, mount: Path) -> str:
     return str(mount / "minio" / uri.removeprefix("minio://"))
 
 
-def task_argv(spec: dict[str, Any], task: dict[str, Any], parameters: dict[str, Any],
-              artifacts: dict[str, str]) -> list[str]:
+def task_argv(
+    spec: dict[str, Any], task: dict[str, Any], parameters: dict[str, Any], artifacts: dict[str, str]
+) -> list[str]:
     """The argv a task's container runs: the driver's substitution, then the launcher's.
     `parameters` are the task's resolved input parameters; `artifacts` maps each
     `{{$.inputs|outputs.artifacts['x'].path|uri}}` placeholder to its value. Any placeholder left
     after both is one the backend would pass to the program as literal text: an error."""
     container = container_of(spec, task)
     items = driver_args([*container.get("command", []), *container.get("args", [])], parameters)
-    placeholders = {**artifacts, **{f"{{{{$.inputs.parameters['{k}']}}}}": launcher_text(v) for k, v in parameters.items()}}
+    placeholders = {
+        **artifacts,
+        **{f"{{{{$.inputs.parameters['{k}']}}}}": launcher_text(v) for k, v in parameters.items()},
+    }
     argv = launcher_args(items, placeholders)
     left = [a for a in argv if "{{$" in a]
     if left:
@@ -174,5 +184,9 @@ def launcher_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):  # strconv.FormatFloat(v, 'f', -1, 64): shortest, no exponent
-        return str(int(value)) if float(value) == int(value) else format(decimal.Decimal(repr(float(value))).normalize(), "f")
+        return (
+            str(int(value))
+            if float(value) == int(value)
+            else format(decimal.Decimal(repr(float(value))).normalize(), "f")
+        )
     return str(value)

@@ -29,5 +29,7 @@ def log_span(config: PipelineConfig, span: int, version: int, **overrides: str) 
 
     header, rows = read_rows(Path(config.data_root) / f"span-{span}" / "data.csv")
     types = serving.feature_types(config.spec)
-    examples = [serving.example_bytes({**dict(zip(header, r, strict=True)), **overrides}, config.spec, types) for _, r in rows]
+    examples = [
+        serving.example_bytes({**dict(zip(header, r, strict=True)), **overrides}, config.spec, types) for _, r in rows
+    ]
     serving.log_requests(config.serving_dir, config.served_model_name, version, examples)

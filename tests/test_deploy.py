@@ -57,6 +57,7 @@ def by_kind(objects: list[dict], kind: str) -> dict[tuple[str, str], dict]:
 
 # --- manifests ----------------------------------------------------------------------------------
 
+
 def test_validates_strictly_against_kubernetes_1_32(rendered, tmp_path):
     overlay, objects = rendered
     path = tmp_path / "rendered.yaml"
@@ -134,22 +135,28 @@ def test_kind_claims_bind_to_the_node_volumes():
         assert volume["spec"]["claimRef"] == {"namespace": namespace, "name": name}
         assert volume["spec"]["hostPath"]["path"].startswith("/var/local/openct/")
     # The Pusher's volume and TF Serving's volume are the same node directory.
-    assert volumes[("", "openct-models")]["spec"]["hostPath"] == volumes[("", "openct-models-serving")]["spec"]["hostPath"]
+    assert (
+        volumes[("", "openct-models")]["spec"]["hostPath"] == volumes[("", "openct-models-serving")]["spec"]["hostPath"]
+    )
 
 
 def test_cloud_overlay_has_no_volumes():
     objects = render("overlays/cloud")
     assert not by_kind(objects, "PersistentVolumeClaim") and not by_kind(objects, "PersistentVolume")
     serving = by_kind(objects, "Deployment")[("openct", "tf-serving")]
-    assert any(a.startswith("--model_base_path=gs://") for a in serving["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert any(
+        a.startswith("--model_base_path=gs://") for a in serving["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
     assert not by_kind(objects, "CronJob")  # the trigger reads local paths only (pipelines/triggers.py)
     accounts = by_kind(objects, "ServiceAccount")  # both identities that touch the bucket have one
     for key in (("kubeflow", "openct-pipeline"), ("openct", "tf-serving")):
         assert accounts[key]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].endswith(
-            ".iam.gserviceaccount.com"), key
+            ".iam.gserviceaccount.com"
+        ), key
 
 
 # --- the pieces agree with each other ------------------------------------------------------------
+
 
 def test_compiled_spec_uses_the_deployed_volumes_and_image():
     target = KfpTarget()
@@ -161,9 +168,13 @@ def test_compiled_spec_uses_the_deployed_volumes_and_image():
     makefile = (REPO / "Makefile").read_text()
     version = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
     assert target.image == f"openct-pipeline:{version}"
-    trigger = by_kind(objects, "CronJob")[("kubeflow", "openct-trigger")]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    trigger = by_kind(objects, "CronJob")[("kubeflow", "openct-trigger")]["spec"]["jobTemplate"]["spec"]["template"][
+        "spec"
+    ]
     assert trigger["containers"][0]["image"] == target.image  # the image `make image` loads into kind
-    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in trigger["volumes"] if "persistentVolumeClaim" in v}
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"] for v in trigger["volumes"] if "persistentVolumeClaim" in v
+    }
     assert claims == {"pipeline": target.pipeline_pvc, "models": target.models_pvc}
     command = trigger["containers"][0]["command"]
     assert command[command.index("--serving-dir") + 1] == target.models_mount
@@ -196,6 +207,7 @@ def test_kfp_layer_is_pinned():
 
 # --- image, scripts, workflows ------------------------------------------------------------------
 
+
 def test_dockerfile_installs_the_same_lock_as_local_runs():
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
     assert "COPY requirements.lock /tmp/requirements.lock" in dockerfile
@@ -208,17 +220,41 @@ def test_dockerfile_installs_the_same_lock_as_local_runs():
     assert "org.opencontainers.image.revision" in dockerfile
 
 
-@pytest.mark.parametrize("tool,args", [
-    ("hadolint", ["deploy/Dockerfile"]),
-    ("shellcheck", ["deploy/localenv.sh", "deploy/relock.sh", "deploy/need.sh", "deploy/registry.sh",
-                    "deploy/docker-engine.sh", "deploy/base-image.sh", "deploy/image-build.sh",
-                    "deploy/kind-node/build.sh", "deploy/kfp-images/build.sh",
-                    "deploy/kind-node/smoke.sh", "deploy/kind-node/node/entrypoint",
-                    "deploy/runc-boundcaps", "deploy/kind-node/images/cni/openct-cni", ".ci/run"]),
-    ("check-jsonschema", ["--builtin-schema", "vendor.github-workflows",
-                          ".github/workflows/pull-request.yml", ".github/workflows/main.yml",
-                          ".github/workflows/release.yml"]),
-])
+@pytest.mark.parametrize(
+    "tool,args",
+    [
+        ("hadolint", ["deploy/Dockerfile"]),
+        (
+            "shellcheck",
+            [
+                "deploy/localenv.sh",
+                "deploy/relock.sh",
+                "deploy/need.sh",
+                "deploy/registry.sh",
+                "deploy/docker-engine.sh",
+                "deploy/base-image.sh",
+                "deploy/image-build.sh",
+                "deploy/kind-node/build.sh",
+                "deploy/kfp-images/build.sh",
+                "deploy/kind-node/smoke.sh",
+                "deploy/kind-node/node/entrypoint",
+                "deploy/runc-boundcaps",
+                "deploy/kind-node/images/cni/openct-cni",
+                ".ci/run",
+            ],
+        ),
+        (
+            "check-jsonschema",
+            [
+                "--builtin-schema",
+                "vendor.github-workflows",
+                ".github/workflows/pull-request.yml",
+                ".github/workflows/main.yml",
+                ".github/workflows/release.yml",
+            ],
+        ),
+    ],
+)
 def test_linters_pass(tool, args):
     assert shutil.which(tool), f"{tool} is pinned in requirements.lock (dev extra); is the environment current?"
     proc = run(tool, *args)
@@ -229,16 +265,19 @@ def test_make_help_documents_every_target():
     makefile = (REPO / "Makefile").read_text()
     phony = set(re.search(r"^\.PHONY: (.*?)(?<!\\)$", makefile, re.M | re.S).group(1).replace("\\\n", " ").split())
     documented = set(re.findall(r"^([a-zA-Z0-9_-]+):.*## ", makefile, re.M))
-    assert phony == documented, (phony ^ documented)
+    assert phony == documented, phony ^ documented
 
 
 # --- the real thing -----------------------------------------------------------------------------
 
+
 @pytest.mark.cluster
-@pytest.mark.skipif(not (shutil.which("docker") and shutil.which("kind") and os.environ.get("OPENCT_KIND_E2E")),
-                    reason="needs Docker and kind (make engine) and OPENCT_KIND_E2E=1 (it creates a cluster); "
-                           "on this project's machines the KFP backend images cannot be built yet, so "
-                           "`make kfp` cannot finish here (README: Run it on kind)")
+@pytest.mark.skipif(
+    not (shutil.which("docker") and shutil.which("kind") and os.environ.get("OPENCT_KIND_E2E")),
+    reason="needs Docker and kind (make engine) and OPENCT_KIND_E2E=1 (it creates a cluster); "
+    "on this project's machines the KFP backend images cannot be built yet, so "
+    "`make kfp` cannot finish here (README: Run it on kind)",
+)
 def test_make_e2e_on_kind():
     proc = subprocess.run(["make", "e2e"], cwd=REPO, timeout=3 * 3600)
     assert proc.returncode == 0

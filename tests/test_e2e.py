@@ -59,8 +59,11 @@ class World:
         self.source = root / "source.csv"
         small_taxi_csv(self.source)
         self.config = PipelineConfig(
-            data_root=str(root / "data"), pipeline_root=str(root / "pipeline"),
-            serving_dir=str(root / "serving"), window_spans=3, train_steps=400,
+            data_root=str(root / "data"),
+            pipeline_root=str(root / "pipeline"),
+            serving_dir=str(root / "serving"),
+            window_spans=3,
+            train_steps=400,
         )
         self.data = Path(self.config.data_root)
         self.serving = Path(self.config.model_serving_dir)
@@ -73,9 +76,20 @@ class World:
 
     def flags(self) -> list[str]:
         c = self.config
-        return ["--data-root", c.data_root, "--pipeline-root", c.pipeline_root, "--serving-dir", c.serving_dir,
-                "--window-spans", str(c.window_spans), "--train-steps", str(c.train_steps),
-                "--summary-json", str(self.root / "summary.json")]
+        return [
+            "--data-root",
+            c.data_root,
+            "--pipeline-root",
+            c.pipeline_root,
+            "--serving-dir",
+            c.serving_dir,
+            "--window-spans",
+            str(c.window_spans),
+            "--train-steps",
+            str(c.train_steps),
+            "--summary-json",
+            str(self.root / "summary.json"),
+        ]
 
     def last_summary(self) -> RunSummary:
         return RunSummary(**json.loads((self.root / "summary.json").read_text()))
@@ -106,8 +120,9 @@ def test_1_first_run_trains_blesses_and_pushes_version_1(world):
     assert (views / "ingest-span-1" / "StatisticsGen.html").is_file()
     # The body `openct serving predict` sends to TF Serving is what the pushed model's signature accepts.
     _, rows = serving.sample_rows(world.config.data_root, 5)
-    body = serving.predict_body([serving.example_bytes(r, CHICAGO_TAXI, serving.feature_types(CHICAGO_TAXI))
-                                 for r in rows])
+    body = serving.predict_body(
+        [serving.example_bytes(r, CHICAGO_TAXI, serving.feature_types(CHICAGO_TAXI)) for r in rows]
+    )
     examples = [base64.b64decode(i["examples"]["b64"]) for i in body["instances"]]
     served = tf.saved_model.load(str(world.serving / "1")).signatures[body["signature_name"]]
     probabilities = served(examples=tf.constant(examples))["probabilities"].numpy()
@@ -161,15 +176,17 @@ def _bad_spans(world):
 
     def string_in_numeric():
         col = header.index("fare")
-        return header, [r[:col] + ["twelve dollars"] + r[col + 1:] if i == 5 else r for i, r in enumerate(rows)]
+        return header, [r[:col] + ["twelve dollars"] + r[col + 1 :] if i == 5 else r for i, r in enumerate(rows)]
 
     def out_of_domain():
         col = header.index("payment_type")
-        return header, [r[:col] + ["Bitcoin"] + r[col + 1:] if i % 7 == 0 else r for i, r in enumerate(rows)]
+        return header, [r[:col] + ["Bitcoin"] + r[col + 1 :] if i % 7 == 0 else r for i, r in enumerate(rows)]
 
-    return [("missing column", missing_column, "payment_type"),
-            ("string in a numeric column", string_in_numeric, "fare"),
-            ("out-of-domain category", out_of_domain, "payment_type")]
+    return [
+        ("missing column", missing_column, "payment_type"),
+        ("string in a numeric column", string_in_numeric, "fare"),
+        ("out-of-domain category", out_of_domain, "payment_type"),
+    ]
 
 
 def test_4_bad_spans_stop_at_the_gate_and_serving_is_untouched(world):
@@ -190,10 +207,24 @@ def test_4_bad_spans_stop_at_the_gate_and_serving_is_untouched(world):
 
 def test_4b_cli_reports_the_gate_with_exit_code_3(world):
     """The same through the command a person runs: non-zero exit, anomaly named on the console."""
-    args = ["--data-root", world.config.data_root, "--pipeline-root", world.config.pipeline_root,
-            "--serving-dir", world.config.serving_dir, "--window-spans", "3", "--no-prepare"]
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "local", "run", *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=600)
+    args = [
+        "--data-root",
+        world.config.data_root,
+        "--pipeline-root",
+        world.config.pipeline_root,
+        "--serving-dir",
+        world.config.serving_dir,
+        "--window-spans",
+        "3",
+        "--no-prepare",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "local", "run", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Run summary: BLOCKED" in proc.stdout
     assert "feature 'payment_type'" in proc.stdout

@@ -54,8 +54,22 @@ def test_upload_is_idempotent(kfp, spec_path, capsys):
 def test_submit_waits_and_reports_the_outcome(kfp, spec_path, capsys):
     fake, url = kfp
     openct(url, "upload", "--spec", str(spec_path))
-    assert openct(url, "submit", "--param", "train_steps=500", "--param", "data_root=/mnt/openct/data",
-                  "--service-account", "openct-pipeline", "--wait", "--poll", "0.05") == 0
+    assert (
+        openct(
+            url,
+            "submit",
+            "--param",
+            "train_steps=500",
+            "--param",
+            "data_root=/mnt/openct/data",
+            "--service-account",
+            "openct-pipeline",
+            "--wait",
+            "--poll",
+            "0.05",
+        )
+        == 0
+    )
     run = next(iter(fake.runs.values()))
     assert run["service_account"] == "openct-pipeline"
     assert run["runtime_config"]["parameters"] == {"train_steps": 500, "data_root": "/mnt/openct/data"}
@@ -73,7 +87,10 @@ def test_submit_waits_and_reports_the_outcome(kfp, spec_path, capsys):
     # the timeout); the double's states are KFP's V2beta1RuntimeState names (run.proto:237-250).
     fake.run_outcome = "CANCELED"
     started = time.monotonic()
-    assert openct(url, "submit", "--experiment", "openct", "--wait", "--poll", "0.05", "--timeout", "30") == cli.EXIT_FAILED
+    assert (
+        openct(url, "submit", "--experiment", "openct", "--wait", "--poll", "0.05", "--timeout", "30")
+        == cli.EXIT_FAILED
+    )
     assert time.monotonic() - started < 10 and "CANCELED" in capsys.readouterr().out
 
 
@@ -130,8 +147,15 @@ def test_trigger_on_kfp_starts_one_run_per_new_span(kfp, spec_path, tmp_path, ca
     openct(url, "upload", "--spec", str(spec_path))
     (tmp_path / "data" / "span-7").mkdir(parents=True)
     (tmp_path / "data" / "span-7" / "data.csv").write_text("a,b\n1,2\n")
-    flags = ["--kfp", "--data-root", str(tmp_path / "data"), "--pipeline-root", str(tmp_path / "p"),
-             "--serving-dir", str(tmp_path / "serving")]
+    flags = [
+        "--kfp",
+        "--data-root",
+        str(tmp_path / "data"),
+        "--pipeline-root",
+        str(tmp_path / "p"),
+        "--serving-dir",
+        str(tmp_path / "serving"),
+    ]
     assert openct(url, "trigger", *flags) == 0
     [run] = fake.runs.values()
     assert run["runtime_config"]["parameters"] == {"span": 7} and run["display_name"] == "new-span-7"

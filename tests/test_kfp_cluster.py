@@ -17,9 +17,11 @@ from tests import kfp_spec
 
 pytestmark = [
     pytest.mark.cluster,
-    pytest.mark.skipif(not os.environ.get("KFP_HOST"),
-                       reason="needs a real Kubeflow Pipelines: set KFP_HOST (e.g. http://localhost:8080 with the KFP UI "
-                              "port-forwarded); KFP cannot be deployed on this project's machines yet (README)"),
+    pytest.mark.skipif(
+        not os.environ.get("KFP_HOST"),
+        reason="needs a real Kubeflow Pipelines: set KFP_HOST (e.g. http://localhost:8080 with the KFP UI "
+        "port-forwarded); KFP cannot be deployed on this project's machines yet (README)",
+    ),
 ]
 
 
@@ -30,8 +32,9 @@ def test_upload_run_schedule_on_a_real_kfp(capsys):
     assert "already there" in capsys.readouterr().out
     experiment = f"openct-test-{uuid.uuid4().hex[:6]}"
     timeout = os.environ.get("OPENCT_KFP_TIMEOUT", "5400")
-    assert cli.main(["kfp", "submit", "--experiment", experiment, "--wait", "--timeout", timeout]) == 0, \
+    assert cli.main(["kfp", "submit", "--experiment", experiment, "--wait", "--timeout", timeout]) == 0, (
         capsys.readouterr()
+    )
     name = f"openct-test-{uuid.uuid4().hex[:6]}"
     assert cli.main(["kfp", "schedule", "--experiment", experiment, "--name", name, "--cron", "0 0 3 * * *"]) == 0
     client = kfp_client.connect(kfp_client.host_from_env())

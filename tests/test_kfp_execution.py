@@ -47,12 +47,19 @@ Launch = Callable[[str, list[str]], subprocess.CompletedProcess]
 
 def run_here(task: str, argv: list[str]) -> subprocess.CompletedProcess:
     """A task as a process of this checkout (the image installs the package; here PYTHONPATH)."""
-    return subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    return subprocess.run(
+        argv,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
 
 
-def execute(spec: dict[str, Any], run: kfp_spec.KfpRun, parameters: dict[str, Any], mount: Path,
-            launch: Launch = run_here) -> dict[str, dict[str, str]]:
+def execute(
+    spec: dict[str, Any], run: kfp_spec.KfpRun, parameters: dict[str, Any], mount: Path, launch: Launch = run_here
+) -> dict[str, dict[str, str]]:
     """Runs every task of the root DAG in dependency order; returns each task's output paths.
     `launch` runs one task's argv: here, in the pipeline image, or in a pod."""
     tasks = kfp_spec.root_tasks(spec)
@@ -64,19 +71,28 @@ def execute(spec: dict[str, Any], run: kfp_spec.KfpRun, parameters: dict[str, An
         component = spec["components"][task["componentRef"]["name"]]
         params = {}
         for key, value in task.get("inputs", {}).get("parameters", {}).items():
-            params[key] = (parameters[value["componentInputParameter"]] if "componentInputParameter" in value
-                           else kfp_spec.driver_constant(value["runtimeValue"]["constant"], run, name))
+            params[key] = (
+                parameters[value["componentInputParameter"]]
+                if "componentInputParameter" in value
+                else kfp_spec.driver_constant(value["runtimeValue"]["constant"], run, name)
+            )
         artifacts: dict[str, str] = {}
         for key, a in task.get("inputs", {}).get("artifacts", {}).items():
             uri = uris[a["taskOutputArtifact"]["producerTask"]][a["taskOutputArtifact"]["outputArtifactKey"]]
-            artifacts |= {f"{{{{$.inputs.artifacts['{key}'].uri}}}}": uri,
-                          f"{{{{$.inputs.artifacts['{key}'].path}}}}": kfp_spec.local_path(uri, mount)}
-        uris[name] = {key: kfp_spec.artifact_uri(pipeline, run, name, key)
-                      for key in component.get("outputDefinitions", {}).get("artifacts", {})}
+            artifacts |= {
+                f"{{{{$.inputs.artifacts['{key}'].uri}}}}": uri,
+                f"{{{{$.inputs.artifacts['{key}'].path}}}}": kfp_spec.local_path(uri, mount),
+            }
+        uris[name] = {
+            key: kfp_spec.artifact_uri(pipeline, run, name, key)
+            for key in component.get("outputDefinitions", {}).get("artifacts", {})
+        }
         outputs[name] = {key: kfp_spec.local_path(uri, mount) for key, uri in uris[name].items()}
         for key, uri in uris[name].items():
-            artifacts |= {f"{{{{$.outputs.artifacts['{key}'].uri}}}}": uri,
-                          f"{{{{$.outputs.artifacts['{key}'].path}}}}": outputs[name][key]}
+            artifacts |= {
+                f"{{{{$.outputs.artifacts['{key}'].uri}}}}": uri,
+                f"{{{{$.outputs.artifacts['{key}'].path}}}}": outputs[name][key],
+            }
             Path(outputs[name][key]).parent.mkdir(parents=True, exist_ok=True)  # the launcher prepares it
         argv = kfp_spec.task_argv(spec, task, params, artifacts)
         started = time.monotonic()
@@ -93,8 +109,13 @@ def resolved_baseline_ids(config: PipelineConfig, store_path: str) -> list[list[
         selected = []
         for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
             events = store.get_events_by_execution_ids([execution.id])
-            selected.append([e.artifact_id for e in events if e.type == e.INTERNAL_OUTPUT
-                             and e.path.steps and e.path.steps[0].key == "model"])
+            selected.append(
+                [
+                    e.artifact_id
+                    for e in events
+                    if e.type == e.INTERNAL_OUTPUT and e.path.steps and e.path.steps[0].key == "model"
+                ]
+            )
         models = {a.id for a in store.get_artifacts_by_type("Model")}
         return [[i for i in ids if i in models] for ids in selected]
 
@@ -102,10 +123,18 @@ def resolved_baseline_ids(config: PipelineConfig, store_path: str) -> list[list[
 def local_parameters(spec: dict[str, Any], root: Path) -> dict[str, Any]:
     """Run parameters with local paths. Gate thresholds any trained model passes: these tests are
     about orchestration (the gate's own decisions are tested in tests/test_e2e.py)."""
-    return {**{k: v["defaultValue"] for k, v in spec["root"]["inputDefinitions"]["parameters"].items()},
-            "data_root": str(root / "data"), "pipeline_root": str(root / "pipeline"),
-            "serving_dir": str(root / "serving"), "metadata": f"sqlite://{root / 'metadata.sqlite'}",
-            "window_spans": 1, "train_steps": 300, "min_auc": 0.0, "min_accuracy": 0.0, "max_auc_drop": 1.0}
+    return {
+        **{k: v["defaultValue"] for k, v in spec["root"]["inputDefinitions"]["parameters"].items()},
+        "data_root": str(root / "data"),
+        "pipeline_root": str(root / "pipeline"),
+        "serving_dir": str(root / "serving"),
+        "metadata": f"sqlite://{root / 'metadata.sqlite'}",
+        "window_spans": 1,
+        "train_steps": 300,
+        "min_auc": 0.0,
+        "min_accuracy": 0.0,
+        "max_auc_drop": 1.0,
+    }
 
 
 def test_compiled_spec_runs_task_by_task(tmp_path):
@@ -136,7 +165,9 @@ def test_compiled_spec_runs_task_by_task(tmp_path):
     with lineage.open_store(f"sqlite://{store}") as m:
         history = lineage.runs(m, config.pipeline_name)
     assert [(r.run_id, r.spans, r.outcome) for r in history] == [
-        (runs[0].run_id, [1], "pushed v1"), (runs[1].run_id, [2], "pushed v2")]
+        (runs[0].run_id, [1], "pushed v1"),
+        (runs[1].run_id, [2], "pushed v2"),
+    ]
     with lineage.open_store(str(store)) as m:
         first_model = min(a.id for a in m.get_artifacts_by_type("Model"))
     assert resolved_baseline_ids(config, str(store)) == [[], [first_model]]
@@ -149,8 +180,11 @@ IMAGE = os.environ.get("OPENCT_TEST_IMAGE", f"openct-pipeline:{project_version()
 def _image_problem() -> str | None:
     if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True).returncode:
         return "needs a running Docker engine (make engine)"
-    found = subprocess.run(["docker", "image", "inspect", "-f", '{{index .Config.Labels "org.opencontainers.image.revision"}}',
-                            IMAGE], capture_output=True, text=True)
+    found = subprocess.run(
+        ["docker", "image", "inspect", "-f", '{{index .Config.Labels "org.opencontainers.image.revision"}}', IMAGE],
+        capture_output=True,
+        text=True,
+    )
     if found.returncode:
         return f"needs the pipeline image {IMAGE} (make image, or OPENCT_TEST_IMAGE)"
     head = os.environ.get("OPENCT_GIT_COMMIT")  # exported by the Makefile
@@ -172,8 +206,12 @@ def test_compiled_spec_runs_in_the_pipeline_image(tmp_path):
     small_taxi_csv(tmp_path / "source.csv")
     cut_spans(tmp_path / "source.csv", parameters["data_root"], CHICAGO_TAXI.timestamp_column, 3, upto=1)
     docker = ["docker", "run", "--rm", "--user", "10001:10001", "-e", "HOME=/tmp", "-v", f"{root}:{root}", IMAGE]
-    run_one_version(spec, root, parameters, lambda task, argv: subprocess.run(
-        [*docker, *argv], capture_output=True, text=True, timeout=900))
+    run_one_version(
+        spec,
+        root,
+        parameters,
+        lambda task, argv: subprocess.run([*docker, *argv], capture_output=True, text=True, timeout=900),
+    )
 
 
 def run_one_version(spec: dict[str, Any], root: Path, parameters: dict[str, Any], launch: Launch) -> None:
@@ -207,16 +245,40 @@ def in_pod(task: str, argv: list[str]) -> subprocess.CompletedProcess:
     KFP's driver and launcher: the node's volume directory is mounted at the same absolute path
     as on the host, so every path in the argv means the same file on both sides."""
     name = f"openct-{task}-{uuid.uuid4().hex[:6]}"
-    container = {"name": "main", "image": IMAGE, "imagePullPolicy": "Never", "args": argv,
-                 "env": [{"name": "HOME", "value": "/tmp"}],
-                 "volumeMounts": [{"name": "volume", "mountPath": str(KIND_VOLUMES)}]}
-    pod = {"apiVersion": "v1", "spec": {
-        "restartPolicy": "Never", "securityContext": {"runAsUser": 10001, "runAsGroup": 10001},
-        "containers": [container],
-        "volumes": [{"name": "volume", "hostPath": {"path": NODE_VOLUMES, "type": "Directory"}}]}}
-    return subprocess.run(["kubectl", "run", name, f"--image={IMAGE}", "--restart=Never", "--rm", "-i", "--quiet",
-                           "--pod-running-timeout=5m", f"--overrides={json.dumps(pod)}"],
-                          capture_output=True, text=True, timeout=900)
+    container = {
+        "name": "main",
+        "image": IMAGE,
+        "imagePullPolicy": "Never",
+        "args": argv,
+        "env": [{"name": "HOME", "value": "/tmp"}],
+        "volumeMounts": [{"name": "volume", "mountPath": str(KIND_VOLUMES)}],
+    }
+    pod = {
+        "apiVersion": "v1",
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsUser": 10001, "runAsGroup": 10001},
+            "containers": [container],
+            "volumes": [{"name": "volume", "hostPath": {"path": NODE_VOLUMES, "type": "Directory"}}],
+        },
+    }
+    return subprocess.run(
+        [
+            "kubectl",
+            "run",
+            name,
+            f"--image={IMAGE}",
+            "--restart=Never",
+            "--rm",
+            "-i",
+            "--quiet",
+            "--pod-running-timeout=5m",
+            f"--overrides={json.dumps(pod)}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.mark.cluster

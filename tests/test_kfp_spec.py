@@ -143,7 +143,9 @@ def test_no_backend_placeholder_in_container_args(compiled):
             assert "{{$.pipeline_" not in item, (label, item)
     for name, task in kfp_spec.root_tasks(spec).items():
         if kfp_spec.node_of(spec, task):
-            assert task["inputs"]["parameters"]["run_id"] == {"runtimeValue": {"constant": "{{$.pipeline_job_uuid}}"}}, name
+            assert task["inputs"]["parameters"]["run_id"] == {
+                "runtimeValue": {"constant": "{{$.pipeline_job_uuid}}"}
+            }, name
 
 
 def test_stand_in_substitutes_only_what_the_backend_does(compiled):
@@ -152,7 +154,10 @@ def test_stand_in_substitutes_only_what_the_backend_does(compiled):
     task = kfp_spec.root_tasks(spec)["trainer"]
     run = kfp_spec.KfpRun(run_id="6f1c")
     run_id = kfp_spec.driver_constant("{{$.pipeline_job_uuid}}", run, "trainer")
-    assert run_id == "6f1c" and kfp_spec.driver_constant("run-{{$.pipeline_job_uuid}}", run, "t") == "run-{{$.pipeline_job_uuid}}"
+    assert (
+        run_id == "6f1c"
+        and kfp_spec.driver_constant("run-{{$.pipeline_job_uuid}}", run, "t") == "run-{{$.pipeline_job_uuid}}"
+    )
     artifacts = {"{{$.inputs.artifacts['ir'].path}}": "/minio/ir", "{{$.outputs.artifacts['view'].path}}": "/minio/v"}
     argv = kfp_spec.task_argv(spec, task, {"metadata": "grpc://m:8080", "run_id": run_id}, artifacts)
     assert argv[argv.index("--run-id") + 1] == "6f1c" and argv[argv.index("--ir") + 1] == "/minio/ir"
@@ -165,10 +170,42 @@ def test_stand_in_substitutes_only_what_the_backend_does(compiled):
         kfp_spec.task_argv(spec, task, {"metadata": "grpc://m:8080"}, artifacts)
 
 
-@pytest.mark.parametrize("value, driver, launcher", [
-    # Printed by Go 1.26's fmt.Sprintf("%g") / strconv.FormatFloat(v, 'f', -1, 64) on this machine.
-    (3, "3", "3"), (300.0, "300", "300"), (0.5, "0.5", "0.5"), (0.65, "0.65", "0.65"), (1e-7, "1e-07", "0.0000001"),
-    (0.0001, "0.0001", "0.0001"), (1234567.5, "1.2345675e+06", "1234567.5"), (-2.5, "-2.5", "-2.5"),
-    (True, "true", "true"), ("grpc://m:8080", "grpc://m:8080", "grpc://m:8080")])
+@pytest.mark.parametrize(
+    "value, driver, launcher",
+    [
+        # Printed by Go 1.26's fmt.Sprintf("%g") / strconv.FormatFloat(v, 'f', -1, 64) on this machine.
+        (3, "3", "3"),
+        (300.0, "300", "300"),
+        (0.5, "0.5", "0.5"),
+        (0.65, "0.65", "0.65"),
+        (1e-7, "1e-07", "0.0000001"),
+        (0.0001, "0.0001", "0.0001"),
+        (1234567.5, "1.2345675e+06", "1234567.5"),
+        (-2.5, "-2.5", "-2.5"),
+        (True, "true", "true"),
+        ("grpc://m:8080", "grpc://m:8080", "grpc://m:8080"),
+    ],
+)
 def test_parameter_text_as_the_backend_prints_it(value, driver, launcher):
     assert kfp_spec.driver_text(value) == driver and kfp_spec.launcher_text(value) == launcher
+
+
+def test_every_task_calls_a_command_the_cli_still_has(compiled):
+    """Uploaded specs keep calling `python3 -m pipelines.cli compile-ir|step ...` after any CLI
+    change: each task's argv (placeholders given a number, which every flag accepts) must parse to
+    the same task command."""
+    import re
+
+    from pipelines.cli import build_parser, tasks
+
+    _, spec, _ = compiled
+    parser = build_parser()
+    seen = set()
+    for name, task in kfp_spec.root_tasks(spec).items():
+        container = kfp_spec.container_of(spec, task)
+        argv = [re.sub(r"\{\{\$[^}]*\}\}", "1", str(a)) for a in [*container["command"], *container.get("args", [])]]
+        assert argv[:3] == ["python3", "-m", "pipelines.cli"], name
+        args = parser.parse_args(argv[3:])
+        assert args.fn in (tasks.cmd_compile_ir, tasks.cmd_step), name
+        seen.add(args.command)
+    assert seen == {"compile-ir", "step"}

@@ -23,11 +23,18 @@ def test_replay_with_a_corrupted_and_a_drifted_span(tmp_path):
     source = tmp_path / "source.csv"
     small_taxi_csv(source)
     spec_file = tmp_path / "taxi-small.json"
-    spec_file.write_text(json.dumps({**CHICAGO_TAXI.to_dict(), "source": str(source),
-                                     "schema_file": str(CHICAGO_TAXI.schema_path())}))
-    config = PipelineConfig(dataset=str(spec_file), data_root=str(tmp_path / "data"),
-                            pipeline_root=str(tmp_path / "pipeline"), serving_dir=str(tmp_path / "serving"),
-                            window_spans=2, train_steps=300, model_name="taxi")
+    spec_file.write_text(
+        json.dumps({**CHICAGO_TAXI.to_dict(), "source": str(source), "schema_file": str(CHICAGO_TAXI.schema_path())})
+    )
+    config = PipelineConfig(
+        dataset=str(spec_file),
+        data_root=str(tmp_path / "data"),
+        pipeline_root=str(tmp_path / "pipeline"),
+        serving_dir=str(tmp_path / "serving"),
+        window_spans=2,
+        train_steps=300,
+        model_name="taxi",
+    )
     runs_seen = []
 
     def counting_run(cfg, trigger):

@@ -38,25 +38,43 @@ def telemetry_csv(path: Path, rows_per_month: int = 250, months: int = 3) -> Non
                 load = rng.random()
                 risk = 0.08 * (temperature - 65) + 3 * (load - 0.5)
                 failed = int(risk + rng.gauss(0, 0.7) > 0)
-                w.writerow([int(start) + rng.randrange(27 * 86400), zone, rng.randrange(1, 13),
-                            f"{temperature:.2f}", f"{load:.4f}", rng.choice(["ok", "check", ""]), failed])
+                w.writerow(
+                    [
+                        int(start) + rng.randrange(27 * 86400),
+                        zone,
+                        rng.randrange(1, 13),
+                        f"{temperature:.2f}",
+                        f"{load:.4f}",
+                        rng.choice(["ok", "check", ""]),
+                        failed,
+                    ]
+                )
 
 
 def test_a_differently_shaped_dataset_needs_only_configuration(tmp_path):
     source = tmp_path / "telemetry.csv"
     telemetry_csv(source)
     spec = {
-        "name": "telemetry", "source": "telemetry.csv", "timestamp_column": "reading_time",
+        "name": "telemetry",
+        "source": "telemetry.csv",
+        "timestamp_column": "reading_time",
         "label": {"column": "failed", "threshold": 0.5, "name": "will_fail"},
-        "numeric": ["temperature"], "bucketized": ["load"],
+        "numeric": ["temperature"],
+        "bucketized": ["load"],
         "categorical": {"zone": 4, "machine_id": 12},
-        "slice_by": ["zone"], "schema_file": "telemetry.pbtxt", "bucket_count": 4,
+        "slice_by": ["zone"],
+        "schema_file": "telemetry.pbtxt",
+        "bucket_count": 4,
     }
     (tmp_path / "telemetry.json").write_text(json.dumps(spec))
     config = PipelineConfig(
-        dataset=str(tmp_path / "telemetry.json"), data_root=str(tmp_path / "data"),
-        pipeline_root=str(tmp_path / "pipeline"), serving_dir=str(tmp_path / "serving"),
-        span_months=1, window_spans=3, train_steps=300,
+        dataset=str(tmp_path / "telemetry.json"),
+        data_root=str(tmp_path / "data"),
+        pipeline_root=str(tmp_path / "pipeline"),
+        serving_dir=str(tmp_path / "serving"),
+        span_months=1,
+        window_spans=3,
+        train_steps=300,
     )
     written, _ = cut_spans(source, config.data_root, "reading_time", span_months=1)
     assert [s.number for s in written] == [1, 2, 3]
@@ -74,11 +92,15 @@ def test_a_differently_shaped_dataset_needs_only_configuration(tmp_path):
     assert config.served_model_name == "telemetry"
 
     served = tf.saved_model.load(summary.pushed_path).signatures["serving_default"]
-    request = tf.train.Example(features=tf.train.Features(feature={
-        "zone": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"south"])),
-        "machine_id": tf.train.Feature(int64_list=tf.train.Int64List(value=[3])),
-        "temperature": tf.train.Feature(float_list=tf.train.FloatList(value=[85.0])),
-        "load": tf.train.Feature(float_list=tf.train.FloatList(value=[0.9])),
-    })).SerializeToString()
+    request = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "zone": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"south"])),
+                "machine_id": tf.train.Feature(int64_list=tf.train.Int64List(value=[3])),
+                "temperature": tf.train.Feature(float_list=tf.train.FloatList(value=[85.0])),
+                "load": tf.train.Feature(float_list=tf.train.FloatList(value=[0.9])),
+            }
+        )
+    ).SerializeToString()
     hot = float(served(examples=tf.constant([request]))["probabilities"].numpy()[0, 0])
     assert 0.5 < hot <= 1.0  # a hot, loaded machine is predicted to fail

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 from pipelines.cli import console
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED = 1, 2, 3
+EXIT_USER_ERROR = -1  # internal: a one-line error (exit 1) whose log tail would only repeat it
 # What the user can fix: one line, no traceback (the traceback goes to the library log).
 USER_ERRORS = (LookupError, OSError, ValueError, TimeoutError)
 TASKS = ("compile-ir", "step")  # orchestrator tasks: output stays on the pod's stderr
@@ -41,7 +41,9 @@ class Commands:
     def __init__(self, sub: Any) -> None:
         self.sub = sub
 
-    def add(self, name: str, fn: Command, help_text: str, settings: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    def add(
+        self, name: str, fn: Command, help_text: str, settings: Iterable[str] | None = None
+    ) -> argparse.ArgumentParser:
         from pipelines.config import PipelineConfig
 
         parser = self.sub.add_parser(name, help=help_text, description=help_text)
@@ -54,8 +56,9 @@ class Commands:
 def build_parser() -> argparse.ArgumentParser:
     from pipelines.cli import ct, data, kfp, local, serving, tasks
 
-    parser = argparse.ArgumentParser(prog="openct", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="openct", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     for module in (local, data, kfp, ct, serving):
         group = groups.add_parser(module.NAME, help=module.HELP, description=module.HELP)
@@ -81,18 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     log = _log_path(config, args.command)
     with console.library_output_to(log):
         code = _run(args, config, log)
-    if code != 0:
-        console.show_log_tail(log)
-    return code
+    if code not in (0, EXIT_USER_ERROR):
+        console.show_log_tail(log)  # a failed run: the cause is usually at the end of the log
+    return EXIT_FAILED if code == EXIT_USER_ERROR else code
 
 
 def _run(args: argparse.Namespace, config: Any, log: Path | None) -> int:
     try:
         return args.fn(config, args)
     except USER_ERRORS as exc:
-        if log is not None:
-            traceback.print_exc()  # descriptor 2: into the library log
         console.error(f"error: {exc}")
+        if log is not None:
+            console.log_exception(exc)
+            console.error(f"  (details in {log})")
+            return EXIT_USER_ERROR
         return EXIT_FAILED
 
 

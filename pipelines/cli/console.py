@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +24,19 @@ if TYPE_CHECKING:  # the launcher imports TFX: not at start-up of every command
 
 LIBRARY_LOGGERS = ("apache_beam", "tensorflow", "absl", "tensorflow_transform", "tfx", "ml_metadata")
 _terminal: TextIO | None = None  # the real stderr while library output goes to a log file
+_log: TextIO | None = None  # the library log while it is open
 
 
 def error(message: str) -> None:
     """Our own error line: always on the terminal, never in the library log."""
     print(message, file=_terminal or sys.stderr, flush=True)
+
+
+def log_exception(exc: BaseException) -> None:
+    """The traceback of an error reported in one line, for whoever reads the log."""
+    if _log is not None:
+        _log.write("".join(traceback.format_exception(exc)))
+        _log.flush()
 
 
 def verbose_logging() -> None:
@@ -39,7 +48,7 @@ def verbose_logging() -> None:
 def library_output_to(log_path: Path) -> Iterator[Path]:
     """Sends descriptor 2, Python logging and warnings to `log_path` (created; removed on exit if
     nothing was written). TensorFlow's C++ log level is left at warnings: they are in the file."""
-    global _terminal
+    global _terminal, _log
     log_path.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # C++ INFO lines only; warnings and errors kept
     sys.stdout.flush()
@@ -48,6 +57,7 @@ def library_output_to(log_path: Path) -> Iterator[Path]:
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 - closed in finally
     os.dup2(log.fileno(), 2)
     _terminal = os.fdopen(os.dup(saved_fd), "w", buffering=1)
+    _log = log
     root = logging.getLogger()
     handler = logging.StreamHandler(log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -68,7 +78,7 @@ def library_output_to(log_path: Path) -> Iterator[Path]:
             os.dup2(saved_fd, 2)
             os.close(saved_fd)
             _terminal.close()
-            _terminal = None
+            _terminal = _log = None
             log.close()
             if log_path.stat().st_size == 0:
                 log_path.unlink()

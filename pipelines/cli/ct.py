@@ -20,20 +20,36 @@ HELP = "continuous training: trigger runs; models, runs and a replay from ML Met
 def register(commands: Any) -> None:
     from pipelines.cli.kfp import add_run_flags
 
-    p = commands.add("trigger", cmd_trigger, "start a run when a new span has arrived and the checks say so "
-                     "(locally, or on KFP with --kfp)")
+    p = commands.add(
+        "trigger",
+        cmd_trigger,
+        "start a run when a new span has arrived and the checks say so (locally, or on KFP with --kfp)",
+    )
     _metadata_flag(p)
-    p.add_argument("--on", default=",".join(TRIGGER_REASONS),
-                   help=f"what may start a run, comma-separated (default: {','.join(TRIGGER_REASONS)})")
+    p.add_argument(
+        "--on",
+        default=",".join(TRIGGER_REASONS),
+        help=f"what may start a run, comma-separated (default: {','.join(TRIGGER_REASONS)})",
+    )
     p.add_argument("--summary-json", default=None, help="also write the local run's summary as JSON here")
     p.add_argument("--kfp", action="store_true", help="start the run on Kubeflow Pipelines ($KFP_HOST)")
     p.add_argument("--host", default=None, help="KFP API/UI address (default $KFP_HOST or http://localhost:8080)")
     add_run_flags(p)
-    _metadata_flag(commands.add("status", cmd_status, "model versions: spans, metrics, blessed, pushed, serving",
-                                (*STORE_SETTINGS, "dataset", "serving_dir", "model_name")))
+    _metadata_flag(
+        commands.add(
+            "status",
+            cmd_status,
+            "model versions: spans, metrics, blessed, pushed, serving",
+            (*STORE_SETTINGS, "dataset", "serving_dir", "model_name"),
+        )
+    )
     _metadata_flag(commands.add("history", cmd_history, "pipeline runs: trigger, duration, outcome", STORE_SETTINGS))
-    p = commands.add("replay", cmd_replay, "replay the spans in time order, each followed by a trigger "
-                     "(a corrupted and a drifted span); write a timeline (PNG, table)")
+    p = commands.add(
+        "replay",
+        cmd_replay,
+        "replay the spans in time order, each followed by a trigger "
+        "(a corrupted and a drifted span); write a timeline (PNG, table)",
+    )
     p.add_argument("--out", default=None, help="replay directory (default build/replay/<time>; must not exist)")
     p.add_argument("--corrupt-at", type=int, default=6, help="this arriving span is corrupted (0: none)")
     p.add_argument("--drift-at", type=int, default=10, help="this arriving span is drifted (0: none)")
@@ -41,8 +57,9 @@ def register(commands: Any) -> None:
 
 
 def _metadata_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--metadata", default=None,
-                   help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH (default: the local store)")
+    p.add_argument(
+        "--metadata", default=None, help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH (default: the local store)"
+    )
 
 
 def cmd_trigger(config: Any, args: argparse.Namespace) -> int:
@@ -65,8 +82,16 @@ def cmd_trigger(config: Any, args: argparse.Namespace) -> int:
     if active:
         print(f"trigger: {len(active)} KFP run(s) still active ({active[0]['run_id']}): nothing started")
         return 0
-    run_id, link = kfp_client.submit(client, host, config.pipeline_name, args.experiment, args.version,
-                                     {"span": decision.span}, decision.trigger, args.service_account)
+    run_id, link = kfp_client.submit(
+        client,
+        host,
+        config.pipeline_name,
+        args.experiment,
+        args.version,
+        {"span": decision.span},
+        decision.trigger,
+        args.service_account,
+    )
     print(f"trigger: started KFP run {run_id} on span {decision.span}: {link}")
     return 0
 
@@ -87,14 +112,18 @@ def cmd_status(config: Any, args: argparse.Namespace) -> int:
     served = serving.served_version(config.model_serving_dir)
     with lineage.open_store(_store(config, args)) as store:
         records = lineage.models(store, served)
-    print(f"{'model':>6} {'trained':<19} {'spans':<10} {'auc':>7} {'accuracy':>8} {'blessed':<8} {'pushed':<26} serving")
+    print(
+        f"{'model':>6} {'trained':<19} {'spans':<10} {'auc':>7} {'accuracy':>8} {'blessed':<8} {'pushed':<26} serving"
+    )
     for m in records:
         pushed = f"v{m.pushed_version} {m.pushed_at:%Y-%m-%d %H:%M:%S}" if m.pushed_version else "-"
         blessed = "-" if m.blessed is None else ("yes" if m.blessed else "no")
         auc, acc = m.metrics.get("auc"), m.metrics.get("binary_accuracy")
-        print(f"{m.model_id:>6} {m.created:%Y-%m-%d %H:%M:%S} {span_ranges(m.spans):<10} "
-              f"{'-' if auc is None else f'{auc:.4f}':>7} {'-' if acc is None else f'{acc:.4f}':>8} "
-              f"{blessed:<8} {pushed:<26} {'<- serving' if m.serving else ''}")
+        print(
+            f"{m.model_id:>6} {m.created:%Y-%m-%d %H:%M:%S} {span_ranges(m.spans):<10} "
+            f"{'-' if auc is None else f'{auc:.4f}':>7} {'-' if acc is None else f'{acc:.4f}':>8} "
+            f"{blessed:<8} {pushed:<26} {'<- serving' if m.serving else ''}"
+        )
     print(f"serving: {f'version {served} under {config.model_serving_dir}' if served else 'nothing'}")
     return 0
 
@@ -108,7 +137,9 @@ def cmd_history(config: Any, args: argparse.Namespace) -> int:
     width = max([len("trigger"), *(len(r.trigger) for r in records)])
     print(f"{'started':<19} {'seconds':>8} {'trigger':<{width}} {'ingested':<9} outcome")
     for r in records:
-        print(f"{r.started:%Y-%m-%d %H:%M:%S} {r.seconds:8.1f} {r.trigger:<{width}} {span_ranges(r.spans):<9} {r.outcome}")
+        print(
+            f"{r.started:%Y-%m-%d %H:%M:%S} {r.seconds:8.1f} {r.trigger:<{width}} {span_ranges(r.spans):<9} {r.outcome}"
+        )
     return 0
 
 
@@ -117,15 +148,26 @@ def cmd_replay(config: Any, args: argparse.Namespace) -> int:
     from pipelines.runners.local import run_local
 
     out = Path(args.out or Path(config.pipeline_root).parent / "replay" / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
-    scratch = config.replace(data_root=str(out / "data"), pipeline_root=str(out / "pipeline"),
-                             serving_dir=str(out / "serving"), metadata_path="")
+    scratch = config.replace(
+        data_root=str(out / "data"),
+        pipeline_root=str(out / "pipeline"),
+        serving_dir=str(out / "serving"),
+        metadata_path="",
+    )
     print(f"replay into {out}: spans arrive one at a time, each followed by `openct ct trigger`", flush=True)
     started = time.monotonic()
-    timeline = replay(scratch, args.corrupt_at or None, args.drift_at or None, args.upto,
-                      report=lambda line: print(line, flush=True),
-                      run=functools.partial(run_local, progress=console.progress))
+    timeline = replay(
+        scratch,
+        args.corrupt_at or None,
+        args.drift_at or None,
+        args.upto,
+        report=lambda line: print(line, flush=True),
+        run=functools.partial(run_local, progress=console.progress),
+    )
     files = write_timeline(timeline, out, scratch)
     print(files[1].read_text())
-    print(f"replay: {len(timeline)} arrivals, {sum(a.started for a in timeline)} runs, "
-          f"{time.monotonic() - started:.0f} s; timeline: {', '.join(map(str, files))}")
+    print(
+        f"replay: {len(timeline)} arrivals, {sum(a.started for a in timeline)} runs, "
+        f"{time.monotonic() - started:.0f} s; timeline: {', '.join(map(str, files))}"
+    )
     return 0

@@ -13,13 +13,22 @@ HELP = "cut the dataset's CSV into time spans; draft a candidate schema"
 
 
 def register(commands: Any) -> None:
-    p = commands.add("spans", cmd_spans, "cut the dataset CSV into time spans under --data-root "
-                     "(never rewrites a span)", DATA_SETTINGS)
+    p = commands.add(
+        "spans",
+        cmd_spans,
+        "cut the dataset CSV into time spans under --data-root (never rewrites a span)",
+        DATA_SETTINGS,
+    )
     p.add_argument("--upto", type=int, default=None, help="cut spans 1..N only (simulate arrivals)")
-    p = commands.add("schema", cmd_schema, "infer a candidate schema from the spans for review "
-                     "(never touches the curated one)", (*DATA_SETTINGS, "pipeline_root"))
-    p.add_argument("--output", default=None,
-                   help="where to write it (default <pipeline_root>/../schema/<dataset>.candidate.pbtxt)")
+    p = commands.add(
+        "schema",
+        cmd_schema,
+        "infer a candidate schema from the spans for review (never touches the curated one)",
+        (*DATA_SETTINGS, "pipeline_root"),
+    )
+    p.add_argument(
+        "--output", default=None, help="where to write it (default <pipeline_root>/../schema/<dataset>.candidate.pbtxt)"
+    )
 
 
 def prepare_spans(config: Any, upto: int | None = None) -> None:
@@ -49,8 +58,11 @@ def cmd_spans(config: Any, args: argparse.Namespace) -> int:
 def cmd_schema(config: Any, args: argparse.Namespace) -> int:
     from pipelines.data.schema import write_candidate_schema
 
-    out = Path(args.output) if args.output else \
-        Path(config.pipeline_root).parent / "schema" / f"{config.spec.name}.candidate.pbtxt"
+    out = (
+        Path(args.output)
+        if args.output
+        else Path(config.pipeline_root).parent / "schema" / f"{config.spec.name}.candidate.pbtxt"
+    )
     prepare_spans(config)
     print(write_candidate_schema(config.spec, config.data_root, out))
     return 0

@@ -13,13 +13,20 @@ NAME_ONLY = ("pipeline_name",)
 
 
 def register(commands: Any) -> None:
-    p = commands.add("compile", cmd_compile, "compile the pipeline into a KFP v2 pipeline spec (YAML); "
-                     "the settings become the run parameters' defaults")
+    p = commands.add(
+        "compile",
+        cmd_compile,
+        "compile the pipeline into a KFP v2 pipeline spec (YAML); the settings become the run parameters' defaults",
+    )
     p.add_argument("--out", default="build/pipeline.yaml", help="where to write the spec")
     p.add_argument("--image", default=None, help="pipeline image, pinned tag or digest")
     p.add_argument("--metadata-service", default=None, help="grpc://HOST:PORT of ML Metadata in the cluster")
-    p.add_argument("--pvc", default=None, action=argparse.BooleanOptionalAction,
-                   help="mount the openct PersistentVolumeClaims (default yes; no for gs:// roots)")
+    p.add_argument(
+        "--pvc",
+        default=None,
+        action=argparse.BooleanOptionalAction,
+        help="mount the openct PersistentVolumeClaims (default yes; no for gs:// roots)",
+    )
     p = _remote(commands.add("upload", cmd_upload, "upload the compiled spec as a new version (idempotent)", NAME_ONLY))
     p.add_argument("--spec", default="build/pipeline.yaml", help="compiled pipeline (make compile)")
     p.add_argument("--version", default=None, help="version name (default: <git commit>-<spec hash>)")
@@ -28,8 +35,9 @@ def register(commands: Any) -> None:
     p.add_argument("--wait", action="store_true", help="follow the run; exit 1 unless it succeeds")
     p.add_argument("--timeout", type=float, default=3 * 3600, help="seconds to wait (default 3 h)")
     p.add_argument("--poll", type=float, default=10.0, help="seconds between state checks")
-    p = _run_flags(_remote(commands.add("schedule", cmd_schedule, "create or replace a recurring run (6-field cron)",
-                                        NAME_ONLY)))
+    p = _run_flags(
+        _remote(commands.add("schedule", cmd_schedule, "create or replace a recurring run (6-field cron)", NAME_ONLY))
+    )
     p.add_argument("--name", default="openct-nightly", help="recurring run name (its identity)")
     p.add_argument("--cron", default="0 0 2 * * *", help="6-field cron (default 02:00 daily)")
     p = _remote(commands.add("unschedule", cmd_unschedule, "delete a recurring run by name", ()))
@@ -46,8 +54,13 @@ def _remote(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def _run_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     add_run_flags(p)
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="run parameter, repeatable (e.g. --param train_steps=500)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="run parameter, repeatable (e.g. --param train_steps=500)",
+    )
     return p
 
 
@@ -55,8 +68,9 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     """What starting a KFP run needs (also `openct ct trigger --kfp`)."""
     p.add_argument("--experiment", default="openct", help="KFP experiment (created if absent)")
     p.add_argument("--version", default=None, help="pipeline version name (default: the newest)")
-    p.add_argument("--service-account", default=None,
-                   help="Kubernetes service account of the run's pods (kind: openct-pipeline)")
+    p.add_argument(
+        "--service-account", default=None, help="Kubernetes service account of the run's pods (kind: openct-pipeline)"
+    )
 
 
 def connect(args: argparse.Namespace) -> tuple[Any, str, Any]:
@@ -69,8 +83,13 @@ def connect(args: argparse.Namespace) -> tuple[Any, str, Any]:
 def cmd_compile(config: Any, args: argparse.Namespace) -> int:
     from pipelines.runners.kubeflow import KfpTarget, compile_kfp
 
-    target = KfpTarget(**{k: v for k, v in (("image", args.image), ("metadata", args.metadata_service),
-                                            ("use_pvc", args.pvc)) if v is not None})
+    target = KfpTarget(
+        **{
+            k: v
+            for k, v in (("image", args.image), ("metadata", args.metadata_service), ("use_pvc", args.pvc))
+            if v is not None
+        }
+    )
     digest = compile_kfp(config, target, args.out)
     print(f"wrote {args.out} (KFP pipeline spec, sha256 {digest}, image {target.image})")
     return 0
@@ -81,15 +100,25 @@ def cmd_upload(config: Any, args: argparse.Namespace) -> int:
     name = args.version or kfp_client.version_name(args.spec)
     version = kfp_client.upload(client, args.spec, config.pipeline_name, name)
     state = "uploaded" if version.created else "already there (nothing uploaded)"
-    print(f"pipeline '{config.pipeline_name}' version '{version.name}': {state}\n"
-          f"  {host}/#/pipelines/details/{version.pipeline_id}/version/{version.version_id}")
+    print(
+        f"pipeline '{config.pipeline_name}' version '{version.name}': {state}\n"
+        f"  {host}/#/pipelines/details/{version.pipeline_id}/version/{version.version_id}"
+    )
     return 0
 
 
 def cmd_submit(config: Any, args: argparse.Namespace) -> int:
     kfp_client, host, client = connect(args)
-    run_id, link = kfp_client.submit(client, host, config.pipeline_name, args.experiment, args.version,
-                                     kfp_client.parse_params(args.param), args.run_name, args.service_account)
+    run_id, link = kfp_client.submit(
+        client,
+        host,
+        config.pipeline_name,
+        args.experiment,
+        args.version,
+        kfp_client.parse_params(args.param),
+        args.run_name,
+        args.service_account,
+    )
     print(f"run {run_id} started in experiment '{args.experiment}': {link}", flush=True)
     if not args.wait:
         return 0
@@ -100,10 +129,21 @@ def cmd_submit(config: Any, args: argparse.Namespace) -> int:
 
 def cmd_schedule(config: Any, args: argparse.Namespace) -> int:
     kfp_client, host, client = connect(args)
-    job_id, replaced = kfp_client.schedule(client, config.pipeline_name, args.experiment, args.name, args.cron,
-                                           args.version, kfp_client.parse_params(args.param), args.service_account)
-    print(f"recurring run '{args.name}' ({args.cron}, one at a time, no catch-up): {job_id}"
-          + (f" (replaced {replaced})" if replaced else "") + f"\n  {host}/#/recurringrun/details/{job_id}")
+    job_id, replaced = kfp_client.schedule(
+        client,
+        config.pipeline_name,
+        args.experiment,
+        args.name,
+        args.cron,
+        args.version,
+        kfp_client.parse_params(args.param),
+        args.service_account,
+    )
+    print(
+        f"recurring run '{args.name}' ({args.cron}, one at a time, no catch-up): {job_id}"
+        + (f" (replaced {replaced})" if replaced else "")
+        + f"\n  {host}/#/recurringrun/details/{job_id}"
+    )
     return 0
 
 

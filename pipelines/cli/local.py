@@ -14,8 +14,12 @@ HELP = "run the pipeline on this machine"
 
 
 def register(commands: Any) -> None:
-    p = commands.add("run", cmd_run, "cut missing spans, run the pipeline locally, print a summary "
-                     "(exit 0 pushed / not blessed / unchanged, 1 failed, 3 stopped by the data gate)")
+    p = commands.add(
+        "run",
+        cmd_run,
+        "cut missing spans, run the pipeline locally, print a summary "
+        "(exit 0 pushed / not blessed / unchanged, 1 failed, 3 stopped by the data gate)",
+    )
     p.add_argument("--no-prepare", action="store_true", help="do not cut missing spans first")
     p.add_argument("--summary-json", default=None, help="also write the run summary as JSON here")
 
@@ -31,8 +35,11 @@ def run_and_report(config: Any, args: argparse.Namespace, trigger: str) -> int:
     from pipelines.names import Outcome
     from pipelines.runners.local import run_local
 
-    print(f"pipeline '{config.pipeline_name}': dataset {config.spec.name}, window {config.window_spans} spans, "
-          f"metadata {config.metadata}", flush=True)
+    print(
+        f"pipeline '{config.pipeline_name}': dataset {config.spec.name}, window {config.window_spans} spans, "
+        f"metadata {config.metadata}",
+        flush=True,
+    )
     summary = run_local(config, progress=console.progress, trigger=trigger)
     print(summary.format(), flush=True)
     if getattr(args, "summary_json", None):

@@ -22,7 +22,9 @@ def register(commands: Any) -> None:
     p.add_argument("--ir", required=True, help="pipeline IR written by `openct compile-ir`")
     p.add_argument("--node", required=True, help="node id, e.g. Trainer")
     p.add_argument("--run-id", required=True, help="the same for every node of one pipeline run")
-    p.add_argument("--metadata", default=None, help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH (default: the IR's)")
+    p.add_argument(
+        "--metadata", default=None, help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH (default: the IR's)"
+    )
     p.add_argument("--view", default=None, help="write the node's HTML view here")
 
 

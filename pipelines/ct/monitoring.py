@@ -34,8 +34,9 @@ class DriftReport:
 
     @property
     def drifted(self) -> list[str]:
-        return [f"{f} {kind} {value:.3f} > {threshold}" for f, kind, value, threshold in self.measures
-                if value > threshold]
+        return [
+            f"{f} {kind} {value:.3f} > {threshold}" for f, kind, value, threshold in self.measures if value > threshold
+        ]
 
     @property
     def score(self) -> float:
@@ -52,7 +53,9 @@ class QualityReport:
     accuracy: float
 
     def degraded(self, config: PipelineConfig) -> list[str]:
-        problems = [f"accuracy {self.accuracy:.3f} < {config.min_accuracy}"] if self.accuracy < config.min_accuracy else []
+        problems = (
+            [f"accuracy {self.accuracy:.3f} < {config.min_accuracy}"] if self.accuracy < config.min_accuracy else []
+        )
         if self.auc is not None and self.auc < config.min_auc:
             problems.append(f"AUC {self.auc:.3f} < {config.min_auc}")
         return problems
@@ -70,8 +73,9 @@ def span_frame(data_root: str, spans: list[int], spec: DatasetSpec):
     from pipelines.serving import feature_types
 
     types = feature_types(spec)
-    raw = pd.concat([pd.read_csv(span_path(data_root, s), dtype=str, keep_default_na=False)
-                     for s in spans], ignore_index=True)
+    raw = pd.concat(
+        [pd.read_csv(span_path(data_root, s), dtype=str, keep_default_na=False) for s in spans], ignore_index=True
+    )
     columns = {}
     for name in raw.columns:
         values = raw[name].replace("", None)
@@ -95,7 +99,9 @@ def _measures(anomalies, field: str) -> list[tuple[str, str, float, float]]:
     measures = []
     for info in anomalies.drift_skew_info:
         for m in getattr(info, field):
-            measures.append((".".join(info.path.step), type(m).Type.Name(m.type).lower(), round(m.value, 4), m.threshold))
+            measures.append(
+                (".".join(info.path.step), type(m).Type.Name(m.type).lower(), round(m.value, 4), m.threshold)
+            )
     return sorted(measures)
 
 
@@ -104,8 +110,9 @@ def drift(config: PipelineConfig, span: int, window: list[int]) -> DriftReport:
 
     spec = config.spec
     current = tfdv.generate_statistics_from_dataframe(span_frame(config.data_root, [span], spec))
-    anomalies = tfdv.validate_statistics(current, spec.load_schema(), environment="TRAINING",
-                                         previous_statistics=_window_statistics(config, window))
+    anomalies = tfdv.validate_statistics(
+        current, spec.load_schema(), environment="TRAINING", previous_statistics=_window_statistics(config, window)
+    )
     return DriftReport(f"span {span}", window, _measures(anomalies, "drift_measurements"))
 
 
@@ -120,8 +127,12 @@ def skew(config: PipelineConfig, version: int, window: list[int]) -> DriftReport
         return None
     # TFDV's own reader of tf.Example TFRecords (a Beam pipeline on the DirectRunner, a few seconds).
     requests = tfdv.generate_statistics_from_tfrecord(data_location=str(files[0].parent / "*.tfrecord"))
-    anomalies = tfdv.validate_statistics(_window_statistics(config, window), config.spec.load_schema(),
-                                         environment="TRAINING", serving_statistics=requests)
+    anomalies = tfdv.validate_statistics(
+        _window_statistics(config, window),
+        config.spec.load_schema(),
+        environment="TRAINING",
+        serving_statistics=requests,
+    )
     count = requests.datasets[0].num_examples
     return DriftReport(f"{count} requests logged to v{version}", window, _measures(anomalies, "skew_measurements"))
 

@@ -58,8 +58,14 @@ def _rewrite(path: Path, change: Callable[[int, list[str], dict[str, int]], None
     tmp.replace(path)
 
 
-def replay(config: PipelineConfig, corrupt_at: int | None, drift_at: int | None, upto: int | None = None,
-           report: Callable[[str], None] = print, run: Callable[..., object] | None = None) -> list[Arrival]:
+def replay(
+    config: PipelineConfig,
+    corrupt_at: int | None,
+    drift_at: int | None,
+    upto: int | None = None,
+    report: Callable[[str], None] = print,
+    run: Callable[..., object] | None = None,
+) -> list[Arrival]:
     """Replays the spans of `config`'s dataset into config.data_root (which must be empty)."""
     from pipelines.runners.local import run_local
 
@@ -87,14 +93,25 @@ def replay(config: PipelineConfig, corrupt_at: int | None, drift_at: int | None,
             with lineage.open_store(config.metadata) as store:
                 outcome = lineage.runs(store, config.pipeline_name)[-1].outcome
             why = "; ".join(getattr(summary, "anomalies", None) or []) or getattr(summary, "reason", "")
-        timeline.append(Arrival(
-            span, injected, decision.start, decision.trigger, outcome, serving.served_version(config.model_serving_dir),
-            decision.quality.auc if decision.quality else None,
-            decision.drift.score if decision.drift else None,
-            "; ".join(decision.drift.drifted) if decision.drift else "", round(time.monotonic() - started, 1)))
-        report(f"replay: span {span}: {outcome}{f' ({why})' if why and not outcome.startswith('pushed') else ''} "
-               f"in {timeline[-1].seconds:.0f} s; serving "
-               f"{'v' + str(timeline[-1].serving_version) if timeline[-1].serving_version else 'nothing'}")
+        timeline.append(
+            Arrival(
+                span,
+                injected,
+                decision.start,
+                decision.trigger,
+                outcome,
+                serving.served_version(config.model_serving_dir),
+                decision.quality.auc if decision.quality else None,
+                decision.drift.score if decision.drift else None,
+                "; ".join(decision.drift.drifted) if decision.drift else "",
+                round(time.monotonic() - started, 1),
+            )
+        )
+        report(
+            f"replay: span {span}: {outcome}{f' ({why})' if why and not outcome.startswith('pushed') else ''} "
+            f"in {timeline[-1].seconds:.0f} s; serving "
+            f"{'v' + str(timeline[-1].serving_version) if timeline[-1].serving_version else 'nothing'}"
+        )
     return timeline
 
 
@@ -109,10 +126,12 @@ def write_timeline(timeline: list[Arrival], out: Path, config: PipelineConfig) -
     header = "| span | injected | trigger | outcome | serving after | serving AUC on span | drift score | seconds |"
     lines = [header, "|" + "---|" * 8]
     for a in timeline:
-        lines.append(f"| {a.span} | {a.injected or '-'} | {a.trigger or '(none)'} | {a.outcome} | "
-                     f"{'v' + str(a.serving_version) if a.serving_version else '-'} | "
-                     f"{'-' if a.serving_auc is None else f'{a.serving_auc:.3f}'} | "
-                     f"{'-' if a.drift_score is None else f'{a.drift_score:.2f}'} | {a.seconds:.0f} |")
+        lines.append(
+            f"| {a.span} | {a.injected or '-'} | {a.trigger or '(none)'} | {a.outcome} | "
+            f"{'v' + str(a.serving_version) if a.serving_version else '-'} | "
+            f"{'-' if a.serving_auc is None else f'{a.serving_auc:.3f}'} | "
+            f"{'-' if a.drift_score is None else f'{a.drift_score:.2f}'} | {a.seconds:.0f} |"
+        )
     (out / "timeline.md").write_text("\n".join(lines) + "\n")
     plot(timeline, out / "timeline.png", config)
     return [out / "timeline.csv", out / "timeline.md", out / "timeline.png"]
@@ -131,8 +150,13 @@ def plot(timeline: list[Arrival], path: Path, config: PipelineConfig) -> None:
     drift_ax.axhline(1.0, color="#3182bd", linestyle=":", linewidth=1, label="drift threshold")
     drift_ax.set_ylabel("drift score (max value / threshold)")
     with_auc = [a for a in timeline if a.serving_auc is not None]
-    auc_ax.plot([a.span for a in with_auc], [a.serving_auc for a in with_auc], "o-", color="black",
-                label="serving model AUC on the arriving span")
+    auc_ax.plot(
+        [a.span for a in with_auc],
+        [a.serving_auc for a in with_auc],
+        "o-",
+        color="black",
+        label="serving model AUC on the arriving span",
+    )
     auc_ax.axhline(config.min_auc, color="grey", linestyle="--", linewidth=1, label=f"min AUC {config.min_auc}")
     for a in timeline:
         if a.outcome.startswith("pushed"):

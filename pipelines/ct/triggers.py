@@ -50,11 +50,16 @@ def store_uri(config: PipelineConfig, metadata: str | None) -> str | None:
 def local_roots(config: PipelineConfig) -> None:
     """The checks read spans, request logs and reports with local file APIs (pandas, csv, pathlib):
     a bucket URI would look like an empty directory, so it is refused with the way out."""
-    for flag, root in (("--data-root", config.data_root), ("--pipeline-root", config.pipeline_root),
-                       ("--serving-dir", config.serving_dir)):
+    for flag, root in (
+        ("--data-root", config.data_root),
+        ("--pipeline-root", config.pipeline_root),
+        ("--serving-dir", config.serving_dir),
+    ):
         if "://" in root:
-            raise ValueError(f"{flag} {root}: the trigger reads local paths only; mount the bucket "
-                             "(e.g. Cloud Storage FUSE) and give the mount path")
+            raise ValueError(
+                f"{flag} {root}: the trigger reads local paths only; mount the bucket "
+                "(e.g. Cloud Storage FUSE) and give the mount path"
+            )
 
 
 def new_data(config: PipelineConfig, metadata: str | None = None) -> Decision:
@@ -69,11 +74,13 @@ def new_data(config: PipelineConfig, metadata: str | None = None) -> Decision:
             seen = lineage.ingested_spans(store)
     newest_seen = max(seen, default=0)
     if present[-1] <= newest_seen:
-        return Decision(False, f"no new span: newest on disk is {present[-1]}, already ingested "
-                               f"(newest ingested {newest_seen}); nothing started")
+        return Decision(
+            False,
+            f"no new span: newest on disk is {present[-1]}, already ingested "
+            f"(newest ingested {newest_seen}); nothing started",
+        )
     fresh = [s for s in present if s > newest_seen]
-    return Decision(True, f"new span(s) {', '.join(map(str, fresh))} since span {newest_seen or '-'}",
-                    span=present[-1])
+    return Decision(True, f"new span(s) {', '.join(map(str, fresh))} since span {newest_seen or '-'}", span=present[-1])
 
 
 def active_runs(client) -> list[dict[str, str]]:
@@ -89,7 +96,7 @@ def training_window(config: PipelineConfig, uri: str | None, span: int, serving:
             for model in lineage.models(store, serving, with_metrics=False):
                 if model.serving and model.spans:
                     return model.spans
-    return [s for s in existing_spans(config.data_root) if s < span][-config.window_spans:]
+    return [s for s in existing_spans(config.data_root) if s < span][-config.window_spans :]
 
 
 def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, ...] = TRIGGER_REASONS) -> Decision:
@@ -98,6 +105,7 @@ def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, .
     if not decision.start:
         return decision
     span = decision.span
+    assert span is not None  # new_data names the span whenever it starts a run
     served = serving.served_version(config.model_serving_dir)
     window = training_window(config, store_uri(config, metadata), span, served)
     failed: dict[str, str] = {}
@@ -111,31 +119,47 @@ def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, .
         decision.quality = monitoring.serving_quality(config, span)
     except ValueError as e:
         failed["degradation"] = str(e)
-    found = {"new-span": [decision.reason],
-             "drift": decision.drift.drifted if decision.drift else [],
-             "skew": decision.skew.drifted if decision.skew else [],
-             "degradation": decision.quality.degraded(config) if decision.quality else []}
+    found = {
+        "new-span": [decision.reason],
+        "drift": decision.drift.drifted if decision.drift else [],
+        "skew": decision.skew.drifted if decision.skew else [],
+        "degradation": decision.quality.degraded(config) if decision.quality else [],
+    }
     reasons = [r for r in TRIGGER_REASONS if r in on and found[r]]
     decision.start = bool(reasons)
     decision.trigger = f"{'+'.join(reasons)}-{span}" if reasons else ""
     lines = [decision.reason]
     for name, report in (("drift", decision.drift), ("skew", decision.skew)):
         if report:
-            lines.append(f"{name} of {report.subject} vs spans {span_ranges(window)} (max value/threshold "
-                         f"{report.score:.2f}): " + ("; ".join(report.drifted) or "none"))
+            lines.append(
+                f"{name} of {report.subject} vs spans {span_ranges(window)} (max value/threshold "
+                f"{report.score:.2f}): " + ("; ".join(report.drifted) or "none")
+            )
     if decision.quality:
         q = decision.quality
-        lines.append(f"serving model v{q.version} on span {span} ({q.rows} rows): AUC "
-                     f"{'-' if q.auc is None else f'{q.auc:.3f}'}, accuracy {q.accuracy:.3f}: "
-                     + ("; ".join(q.degraded(config)) or "not degraded"))
+        lines.append(
+            f"serving model v{q.version} on span {span} ({q.rows} rows): AUC "
+            f"{'-' if q.auc is None else f'{q.auc:.3f}'}, accuracy {q.accuracy:.3f}: "
+            + ("; ".join(q.degraded(config)) or "not degraded")
+        )
     lines += [f"{check} check not run: {error}" for check, error in failed.items()]
-    lines.append(f"start a run: {'yes (' + ', '.join(reasons) + ')' if reasons else 'no (checks enabled: ' + ', '.join(on) + ')'}")
+    lines.append(
+        f"start a run: {'yes (' + ', '.join(reasons) + ')' if reasons else 'no (checks enabled: ' + ', '.join(on) + ')'}"
+    )
     decision.reason = "\n  ".join(lines)
-    monitoring.write_report(config, span, {
-        "span": span, "window": window, "reasons": reasons, "enabled": list(on),
-        "drift": dataclasses.asdict(decision.drift) if decision.drift else None,
-        "drift_score": decision.drift.score if decision.drift else None,
-        "skew": dataclasses.asdict(decision.skew) if decision.skew else None,
-        "quality": dataclasses.asdict(decision.quality) if decision.quality else None,
-        "checks_not_run": failed})
+    monitoring.write_report(
+        config,
+        span,
+        {
+            "span": span,
+            "window": window,
+            "reasons": reasons,
+            "enabled": list(on),
+            "drift": dataclasses.asdict(decision.drift) if decision.drift else None,
+            "drift_score": decision.drift.score if decision.drift else None,
+            "skew": dataclasses.asdict(decision.skew) if decision.skew else None,
+            "quality": dataclasses.asdict(decision.quality) if decision.quality else None,
+            "checks_not_run": failed,
+        },
+    )
     return decision

@@ -13,8 +13,11 @@ from tests.taxi_sample import log_span
 
 
 def _config(tmp_path: Path) -> PipelineConfig:
-    return PipelineConfig(data_root=str(tmp_path / "data"), pipeline_root=str(tmp_path / "pipeline"),
-                          serving_dir=str(tmp_path / "serving"))
+    return PipelineConfig(
+        data_root=str(tmp_path / "data"),
+        pipeline_root=str(tmp_path / "pipeline"),
+        serving_dir=str(tmp_path / "serving"),
+    )
 
 
 def _span(config: PipelineConfig, n: int, text: str = "tips,company\n1.0,Acme\n") -> Path:

@@ -88,7 +88,7 @@ class DatasetSpec:
     def source_path(self) -> Path:
         """The CSV file; `tfx-package:` sources are read from the installed tfx package."""
         if self.source.startswith(TFX_PACKAGE_PREFIX):
-            rel = self.source[len(TFX_PACKAGE_PREFIX):]
+            rel = self.source[len(TFX_PACKAGE_PREFIX) :]
             return Path(str(importlib.resources.files("tfx").joinpath(rel)))
         return Path(self.source)
 
@@ -166,6 +166,4 @@ def load_dataset(name_or_path: str) -> DatasetSpec:
         if not path.is_file():
             raise ValueError(f"{path}: dataset spec file not found")
         return DatasetSpec.from_json_file(path)
-    raise ValueError(
-        f"unknown dataset {name_or_path!r}: use one of {sorted(BUILTIN)} or a path to a .json spec"
-    )
+    raise ValueError(f"unknown dataset {name_or_path!r}: use one of {sorted(BUILTIN)} or a path to a .json spec")

@@ -30,12 +30,15 @@ def test_json_round_trip(tmp_path):
     assert spec.source_path() == tmp_path / "d.csv"
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(numeric=("a",), categorical={"a": 3}), "listed under two kinds"),
-    (dict(numeric=("y",)), "also a feature"),
-    (dict(slice_by=("nope",)), "unknown features"),
-    (dict(numeric=(), bucketized=(), categorical={}), "no feature columns"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(numeric=("a",), categorical={"a": 3}), "listed under two kinds"),
+        (dict(numeric=("y",)), "also a feature"),
+        (dict(slice_by=("nope",)), "unknown features"),
+        (dict(numeric=(), bucketized=(), categorical={}), "no feature columns"),
+    ],
+)
 def test_invalid_specs_are_rejected(change, message):
     base = dict(name="d", source="x.csv", timestamp_column="t", label=LabelSpec("y", 0.5), numeric=("a",))
     base.update(change)

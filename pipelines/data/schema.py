@@ -49,15 +49,20 @@ def write_candidate_schema(spec: DatasetSpec, data_root: str, output: Path) -> s
     """Writes TFDV's inference over the spans to `output` and reports how it differs from the curated schema."""
     curated_path = spec.schema_path().resolve()
     if output.resolve() == curated_path:
-        raise ValueError(f"refusing to overwrite the curated schema {curated_path}; "
-                         "write the candidate elsewhere and merge it by review")
+        raise ValueError(
+            f"refusing to overwrite the curated schema {curated_path}; "
+            "write the candidate elsewhere and merge it by review"
+        )
     candidate = infer_schema(data_root)
     output.parent.mkdir(parents=True, exist_ok=True)
     tfdv.write_schema_text(candidate, str(output))
     report = [f"candidate schema: {output} ({len(candidate.feature)} features)"]
     if curated_path.is_file():
         diff = describe_differences(tfdv.load_schema_text(str(curated_path)), candidate)
-        report.append(f"compared with curated {curated_path}: " + (f"{len(diff)} difference(s)" if diff else "same features and types"))
+        report.append(
+            f"compared with curated {curated_path}: "
+            + (f"{len(diff)} difference(s)" if diff else "same features and types")
+        )
         report += [f"  {line}" for line in diff]
         report.append("domains, ranges, environments and drift comparators are curated by hand: review before merging")
     else:

@@ -79,7 +79,9 @@ def check_span_file(path: Path) -> None:
         pass
 
 
-def plan_spans(source: Path, timestamp_column: str, span_months: int) -> tuple[list[str], dict[int, list[list[str]]], int]:
+def plan_spans(
+    source: Path, timestamp_column: str, span_months: int
+) -> tuple[list[str], dict[int, list[list[str]]], int]:
     """Reads the source; returns (header, rows per span number, first month index)."""
     header, rows = read_rows(source)
     if timestamp_column not in header:
@@ -113,8 +115,9 @@ def existing_spans(data_root: str | Path) -> list[int]:
     return sorted(found)
 
 
-def cut_spans(source: str | Path, data_root: str | Path, timestamp_column: str, span_months: int,
-              upto: int | None = None) -> tuple[list[Span], list[Span]]:
+def cut_spans(
+    source: str | Path, data_root: str | Path, timestamp_column: str, span_months: int, upto: int | None = None
+) -> tuple[list[Span], list[Span]]:
     """Writes missing spans (all, or only spans <= `upto`); returns (written, already present).
 
     Rows keep the source's order within a span, so the output is byte-for-byte deterministic.
@@ -127,8 +130,9 @@ def cut_spans(source: str | Path, data_root: str | Path, timestamp_column: str, 
         if upto is not None and number > upto:
             break
         start_month = first + (number - 1) * span_months
-        span = Span(number, _month_start(start_month), _month_start(start_month + span_months),
-                    len(rows_by_span[number]))
+        span = Span(
+            number, _month_start(start_month), _month_start(start_month + span_months), len(rows_by_span[number])
+        )
         target = root / f"span-{number}"
         if target.exists():
             present.append(span)

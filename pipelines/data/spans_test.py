@@ -49,13 +49,16 @@ def test_idempotent_and_never_overwrites(tmp_path):
     assert not list(root.glob(".span-*"))  # no temporary leftovers
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "empty CSV"),
-    ("a,b\n1,2\n", "no column 't'"),
-    ("t,x\n", "no data rows"),
-    ("t,x\nyesterday,1\n", r"src.csv:2: t='yesterday' is not a Unix time"),
-    ("t,x\n1,2,3\n", r"src.csv:2: 3 fields, header has 2"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "empty CSV"),
+        ("a,b\n1,2\n", "no column 't'"),
+        ("t,x\n", "no data rows"),
+        ("t,x\nyesterday,1\n", r"src.csv:2: t='yesterday' is not a Unix time"),
+        ("t,x\n1,2,3\n", r"src.csv:2: 3 fields, header has 2"),
+    ],
+)
 def test_bad_source_names_file_and_problem(tmp_path, content, message):
     src = tmp_path / "src.csv"
     src.write_text(content)

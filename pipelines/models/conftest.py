@@ -1,4 +1,5 @@
 """A tiny dataset and its tf.Transform output, shared by the preprocessing and model tests."""
+
 import tempfile
 
 import pytest
@@ -7,9 +8,15 @@ import tensorflow as tf
 from pipelines.data.dataset import DatasetSpec, LabelSpec
 
 TINY = DatasetSpec(
-    name="tiny", source="unused.csv", timestamp_column="t",
+    name="tiny",
+    source="unused.csv",
+    timestamp_column="t",
     label=LabelSpec(column="tips", threshold=0.2, relative_to="fare", name="big"),
-    numeric=("fare",), bucketized=("b",), categorical={"c": 1}, bucket_count=2, oov_buckets=1,
+    numeric=("fare",),
+    bucketized=("b",),
+    categorical={"c": 1},
+    bucket_count=2,
+    oov_buckets=1,
 )
 ROWS = [
     {"fare": 1.0, "b": 0.1, "c": "a", "tips": 1.0, "t": 1},
@@ -18,8 +25,10 @@ ROWS = [
     {"fare": 4.0, "b": 0.9, "c": "b", "tips": 0.1, "t": 4},
 ]
 FEATURE_SPEC = {
-    "fare": tf.io.FixedLenFeature([], tf.float32), "b": tf.io.FixedLenFeature([], tf.float32),
-    "c": tf.io.FixedLenFeature([], tf.string), "tips": tf.io.FixedLenFeature([], tf.float32),
+    "fare": tf.io.FixedLenFeature([], tf.float32),
+    "b": tf.io.FixedLenFeature([], tf.float32),
+    "c": tf.io.FixedLenFeature([], tf.string),
+    "tips": tf.io.FixedLenFeature([], tf.float32),
     "t": tf.io.FixedLenFeature([], tf.int64),
 }
 
@@ -55,7 +64,8 @@ def tiny_transform():
     out_dir = tempfile.mkdtemp(prefix="tft-")
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
         (transformed, _), transform_fn = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            lambda inputs: preprocessing_fn(inputs, custom_config()))
+            lambda inputs: preprocessing_fn(inputs, custom_config())
+        )
         _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
     # TFX's Transform also records the raw metadata; the serving signature reads it.
     metadata_io.write_metadata(metadata, f"{out_dir}/{tft.TFTransformOutput.RAW_METADATA_DIR}")

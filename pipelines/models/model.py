@@ -95,8 +95,14 @@ def serving_signatures(model: keras.Model, tft_output: tft.TFTransformOutput, sp
     return {"serving_default": serve, "transform_features": transform_features}
 
 
-def _dataset(files: list[str], accessor: DataAccessor, tft_output: tft.TFTransformOutput,
-             spec: DatasetSpec, batch_size: int, epochs: int | None) -> tf.data.Dataset:
+def _dataset(
+    files: list[str],
+    accessor: DataAccessor,
+    tft_output: tft.TFTransformOutput,
+    spec: DatasetSpec,
+    batch_size: int,
+    epochs: int | None,
+) -> tf.data.Dataset:
     """(transformed features, label) batches from *raw* examples.
 
     Transform runs with materialize=False (it only analyses), so the transform graph is applied
@@ -153,18 +159,21 @@ def run_fn(fn_args: FnArgs) -> None:
         steps_per_epoch=steps_per_epoch,
         epochs=max(1, fn_args.train_steps // steps_per_epoch),
         callbacks=[
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(cfg["early_stopping_patience"]),
-                                          restore_best_weights=True),
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=int(cfg["early_stopping_patience"]), restore_best_weights=True
+            ),
             keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
         ],
         verbose=0,
     )
     epochs = len(history.history["loss"])
-    print(f"    trainer: {epochs * steps_per_epoch} steps, val_auc {history.history['val_auc'][-1]:.3f}"
-          f" (TensorBoard logs: {fn_args.model_run_dir})", flush=True)
+    print(
+        f"    trainer: {epochs * steps_per_epoch} steps, val_auc {history.history['val_auc'][-1]:.3f}"
+        f" (TensorBoard logs: {fn_args.model_run_dir})",
+        flush=True,
+    )
 
-    tf.saved_model.save(model, fn_args.serving_model_dir,
-                        signatures=serving_signatures(model, tft_output, spec))
+    tf.saved_model.save(model, fn_args.serving_model_dir, signatures=serving_signatures(model, tft_output, spec))
     weights_dir = os.path.join(os.path.dirname(fn_args.serving_model_dir.rstrip("/")), WEIGHTS_DIR)
     tf.io.gfile.makedirs(weights_dir)
     model.save_weights(os.path.join(weights_dir, WEIGHTS_FILE))

@@ -26,6 +26,7 @@ def dense(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     CSV columns with empty cells arrive as SparseTensors of dense shape [batch, 1].
     """
     if isinstance(x, tf.SparseTensor):
+        default: str | float | int
         if x.dtype == tf.string:
             default = ""
         elif x.dtype.is_floating:
@@ -66,7 +67,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
         if values.dtype != tf.string:
             values = tf.strings.as_string(values)
         outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
-            values, top_k=top_k, num_oov_buckets=spec.oov_buckets, vocab_filename=f"vocab_{key}")
+            values, top_k=top_k, num_oov_buckets=spec.oov_buckets, vocab_filename=f"vocab_{key}"
+        )
     if all(c in inputs for c in spec.label.raw_columns):
         outputs[spec.label.name] = make_label(spec, inputs)
     return outputs

@@ -30,31 +30,46 @@ PREPROCESSING_FN = "pipelines.models.preprocessing.preprocessing_fn"
 RUN_FN = "pipelines.models.model.run_fn"
 
 
-def create_pipeline(config: PipelineConfig, span: int | None = None,
-                    ingest_only: bool = False) -> tfx_pipeline.Pipeline:
+def create_pipeline(
+    config: PipelineConfig, span: int | None = None, ingest_only: bool = False
+) -> tfx_pipeline.Pipeline:
     """The pipeline over `span` (None: the latest span under data_root).
 
     `ingest_only` stops after the gate: how the older spans of a first window are ingested.
     """
     spec = config.spec
     custom_config = config.training_config()
-    range_config = (range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
-        start_span_number=span, end_span_number=span)) if span is not None else None)
+    range_config = (
+        range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
+        )
+        if span is not None
+        else None
+    )
 
     example_gen = tfx.components.CsvExampleGen(
         input_base=config.data_root,
-        input_config=example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
-        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
-            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)])),
+        input_config=example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_PATTERN)]
+        ),
+        output_config=example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(
+                splits=[
+                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
+                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+                ]
+            )
+        ),
         range_config=range_config,
     ).with_id(Node.EXAMPLE_GEN)
     schema = CuratedSchemaGen(schema_file=str(spec.schema_path())).with_id(Node.SCHEMA)
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(Node.STATISTICS_GEN)
-    validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
-                                                schema=schema.outputs["schema"]).with_id(Node.EXAMPLE_VALIDATOR)
-    gate = ValidationGate(examples=example_gen.outputs["examples"], anomalies=validator.outputs["anomalies"]).with_id(Node.GATE)
+    validator = tfx.components.ExampleValidator(
+        statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]
+    ).with_id(Node.EXAMPLE_VALIDATOR)
+    gate = ValidationGate(examples=example_gen.outputs["examples"], anomalies=validator.outputs["anomalies"]).with_id(
+        Node.GATE
+    )
     if ingest_only:
         return _pipeline(config, [schema, example_gen, statistics, validator, gate])
 
@@ -63,9 +78,11 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
     # resolver gets the span channels and computes the window itself; all run after the gate.
     def resolver(node_id: Node, strategy, **channels) -> tfx.dsl.Resolver:
         node = tfx.dsl.Resolver(
-            strategy_class=strategy, config={"num_spans": config.window_spans},
+            strategy_class=strategy,
+            config={"num_spans": config.window_spans},
             examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples),
-            validated=tfx.dsl.Channel(type=ValidatedSpan), **channels,
+            validated=tfx.dsl.Channel(type=ValidatedSpan),
+            **channels,
         ).with_id(node_id)
         node.add_upstream_node(gate)
         return node
@@ -73,12 +90,21 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
     window = resolver(Node.SPAN_WINDOW, ValidatedSpanWindow)
     # The analyzer cache makes Transform analyse each span once (per-span analyses combined);
     # on small spans Beam's per-stage overhead outweighs it (see README, Benchmark).
-    analyzer_cache = resolver(Node.ANALYZER_CACHE, LatestCacheOtherWindow,
-                              cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache)
-                              ) if config.analyzer_cache else None
-    baseline = resolver(Node.BASELINE, LatestBlessedModelOtherWindow,
-                        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-                        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing))
+    analyzer_cache = (
+        resolver(
+            Node.ANALYZER_CACHE,
+            LatestCacheOtherWindow,
+            cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache),
+        )
+        if config.analyzer_cache
+        else None
+    )
+    baseline = resolver(
+        Node.BASELINE,
+        LatestBlessedModelOtherWindow,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    )
 
     transform = tfx.components.Transform(
         examples=window.outputs["examples"],
@@ -110,13 +136,26 @@ def create_pipeline(config: PipelineConfig, span: int | None = None,
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-            base_directory=config.model_serving_dir)),
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.model_serving_dir)
+        ),
         custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
     ).with_id(Node.PUSHER)
 
-    nodes = [schema, example_gen, statistics, validator, gate, window, analyzer_cache, baseline,
-             transform, trainer, evaluator, pusher]
+    nodes = [
+        schema,
+        example_gen,
+        statistics,
+        validator,
+        gate,
+        window,
+        analyzer_cache,
+        baseline,
+        transform,
+        trainer,
+        evaluator,
+        pusher,
+    ]
     return _pipeline(config, [n for n in nodes if n is not None])
 
 
@@ -129,4 +168,3 @@ def _pipeline(config: PipelineConfig, components: list) -> tfx_pipeline.Pipeline
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata),
         beam_pipeline_args=shlex.split(config.beam_args),
     )
-

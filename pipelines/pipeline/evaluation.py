@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 SHOWN_METRICS = ("auc", "binary_accuracy", "calibration", "example_count")
 
+
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     """TFMA: AUC, accuracy, calibration and counts, overall and per slice.
 
@@ -33,24 +34,43 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_auc}),
         # Ignored when there is no baseline (first model).
         change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -config.max_auc_drop}),
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -config.max_auc_drop}
+        ),
     )
     accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}))
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy})
+    )
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=spec.label.name,
-                                    preprocessing_function_names=["transform_features"])],
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                label_key=spec.label.name,
+                preprocessing_function_names=["transform_features"],
+            )
+        ],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[k]) for k in spec.slice_by],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[
-                tfma_config.PerSliceMetricThreshold(slicing_specs=overall, threshold=auc_threshold)]),
-            tfma.MetricConfig(class_name="BinaryAccuracy", per_slice_thresholds=[
-                tfma_config.PerSliceMetricThreshold(slicing_specs=overall, threshold=accuracy_threshold)]),
-            tfma.MetricConfig(class_name="Calibration"),
-            tfma.MetricConfig(class_name="MeanLabel"),
-            tfma.MetricConfig(class_name="MeanPrediction"),
-        ])],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(
+                        class_name="AUC",
+                        per_slice_thresholds=[
+                            tfma_config.PerSliceMetricThreshold(slicing_specs=overall, threshold=auc_threshold)
+                        ],
+                    ),
+                    tfma.MetricConfig(
+                        class_name="BinaryAccuracy",
+                        per_slice_thresholds=[
+                            tfma_config.PerSliceMetricThreshold(slicing_specs=overall, threshold=accuracy_threshold)
+                        ],
+                    ),
+                    tfma.MetricConfig(class_name="Calibration"),
+                    tfma.MetricConfig(class_name="MeanLabel"),
+                    tfma.MetricConfig(class_name="MeanPrediction"),
+                ]
+            )
+        ],
     )
 
 
@@ -77,17 +97,19 @@ def read_evaluation(uri: str) -> tuple[dict[str, dict[str, float]], list[str]]:
         for failure in per_slice.failures:
             key = failure.metric_key
             what = "change vs baseline" if key.is_diff else "value"
-            failures.append(f"{key.name} {what} {failure.metric_value.double_value.value:+.4f} fails "
-                            f"{_threshold_text(failure.metric_threshold)}"
-                            + (f" ({failure.message})" if failure.message else ""))
+            failures.append(
+                f"{key.name} {what} {failure.metric_value.double_value.value:+.4f} fails "
+                f"{_threshold_text(failure.metric_threshold)}" + (f" ({failure.message})" if failure.message else "")
+            )
     return metrics, failures
 
 
 def _threshold_text(threshold) -> str:
     if threshold.HasField("value_threshold"):
         t = threshold.value_threshold
-        parts = ([f">= {t.lower_bound.value}"] if t.HasField("lower_bound") else []) + \
-                ([f"<= {t.upper_bound.value}"] if t.HasField("upper_bound") else [])
+        parts = ([f">= {t.lower_bound.value}"] if t.HasField("lower_bound") else []) + (
+            [f"<= {t.upper_bound.value}"] if t.HasField("upper_bound") else []
+        )
         return "threshold " + " and ".join(parts)
     if threshold.HasField("change_threshold"):
         return f"allowed change {threshold.change_threshold.absolute.value:+}"

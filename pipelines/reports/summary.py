@@ -44,24 +44,35 @@ class RunSummary:
         return Outcome(self.status).ok
 
     def format(self) -> str:
-        lines = ["", "=" * 72, f"Run summary: {self.status.upper()}  ({self.seconds:.1f} s, "
-                 f"{self.ran_nodes} nodes ran, {self.cached_nodes} cached)"]
+        lines = [
+            "",
+            "=" * 72,
+            f"Run summary: {self.status.upper()}  ({self.seconds:.1f} s, "
+            f"{self.ran_nodes} nodes ran, {self.cached_nodes} cached)",
+        ]
         if self.spans:
-            lines.append(f"  spans used       : {span_ranges(self.spans)} (newest {self.newest_span})"
-                         + (f"; ingested now: {span_ranges(self.ingested)}" if self.ingested else ""))
+            lines.append(
+                f"  spans used       : {span_ranges(self.spans)} (newest {self.newest_span})"
+                + (f"; ingested now: {span_ranges(self.ingested)}" if self.ingested else "")
+            )
         lines.append(f"  anomalies        : {len(self.anomalies) or 'none'}")
         lines.extend(f"      {a}" for a in self.anomalies)
         if self.metrics:
             models = [m for m in ("candidate", "baseline") if m in self.metrics]
-            lines.append("  evaluation       : " + "   ".join(f"{m:>10}" for m in models)
-                         + ("      change" if len(models) == 2 else ""))
+            lines.append(
+                "  evaluation       : "
+                + "   ".join(f"{m:>10}" for m in models)
+                + ("      change" if len(models) == 2 else "")
+            )
             for name in SHOWN_METRICS:
                 vals = [self.metrics[m].get(name) for m in models]
                 if all(v is None for v in vals):
                     continue
                 row = "   ".join(f"{_fmt(v):>10}" for v in vals)
-                if len(models) == 2 and None not in vals and name != "example_count":
-                    row += f"   {vals[0] - vals[1]:+9.4f}"
+                if len(vals) == 2 and name != "example_count":
+                    candidate, baseline = vals
+                    if candidate is not None and baseline is not None:
+                        row += f"   {candidate - baseline:+9.4f}"
                 lines.append(f"    {name:<15}: {row}")
             if not self.has_baseline:
                 lines.append("    (no baseline: first model for this window; absolute thresholds only)")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
-from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.io import fileio
 
 from components.artifacts import has_prop, int_prop, str_prop
@@ -22,11 +22,13 @@ from components.gate import find_validation_error
 from pipelines.names import Node
 from pipelines.pipeline.evaluation import SHOWN_METRICS, read_evaluation
 
-Artifact = metadata_store_pb2.Artifact
+Artifact = Any  # an ML Metadata Artifact proto (metadata_store_pb2.Artifact)
 
-_STYLE = ("body{font-family:sans-serif;margin:1.2em}table{border-collapse:collapse;margin:.6em 0}"
-          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f3f3f3}"
-          ".bad{color:#b00020}.good{color:#0a7d28}code{font-size:90%}")
+_STYLE = (
+    "body{font-family:sans-serif;margin:1.2em}table{border-collapse:collapse;margin:.6em 0}"
+    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f3f3f3}"
+    ".bad{color:#b00020}.good{color:#0a7d28}code{font-size:90%}"
+)
 
 
 class Html(str):
@@ -52,12 +54,15 @@ def _text(value: object) -> str:
 
 
 def page(title: str, sections: list[str]) -> str:
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body><h2>{html.escape(title)}</h2>{''.join(sections)}</body></html>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><h2>{html.escape(title)}</h2>{''.join(sections)}</body></html>"
+    )
 
 
-def node_page(node_id: str, status: str, seconds: float, outputs: dict[str, list[Artifact]],
-              error: BaseException | None = None) -> str:
+def node_page(
+    node_id: str, status: str, seconds: float, outputs: dict[str, list[Artifact]], error: BaseException | None = None
+) -> str:
     """The page of one node: status, outputs, and the node's own view (statistics, anomalies...)."""
     klass = "bad" if status == "failed" else "good"
     sections = [f"<p>status: <b class='{klass}'>{html.escape(status)}</b> in {seconds:.1f} s</p>"]
@@ -99,12 +104,20 @@ def _statistics(outputs, error) -> str:
     loaded = [tfdv.load_stats_binary(os.path.join(uri, s, "FeatureStats.pb")) for s in splits]
     if not loaded:
         return ""
-    parts = [f"<h3>{html.escape(split)}: {int(stats_list.datasets[0].num_examples)} examples</h3>"
-             + statistics_table(stats_list.datasets[0]) for split, stats_list in zip(splits, loaded, strict=True)]
-    facets = (display_util.get_statistics_html(loaded[0], lhs_name=splits[0]) if len(loaded) == 1 else
-              display_util.get_statistics_html(loaded[0], loaded[1], lhs_name=splits[0], rhs_name=splits[1]))
-    parts.append("<details><summary>Interactive Facets view (needs internet access: it loads its "
-                 f"scripts from the web)</summary>{facets}</details>")
+    parts = [
+        f"<h3>{html.escape(split)}: {int(stats_list.datasets[0].num_examples)} examples</h3>"
+        + statistics_table(stats_list.datasets[0])
+        for split, stats_list in zip(splits, loaded, strict=True)
+    ]
+    facets = (
+        display_util.get_statistics_html(loaded[0], lhs_name=splits[0])
+        if len(loaded) == 1
+        else display_util.get_statistics_html(loaded[0], loaded[1], lhs_name=splits[0], rhs_name=splits[1])
+    )
+    parts.append(
+        "<details><summary>Interactive Facets view (needs internet access: it loads its "
+        f"scripts from the web)</summary>{facets}</details>"
+    )
     return "".join(parts)
 
 
@@ -116,16 +129,32 @@ def statistics_table(dataset) -> str:
         if feature.HasField("num_stats"):
             n = feature.num_stats
             common = n.common_stats
-            numeric.append((name, common.num_non_missing, common.num_missing, n.mean, n.std_dev, n.num_zeros,
-                            n.min, n.median, n.max, _histogram_svg(n.histograms)))
+            numeric.append(
+                (
+                    name,
+                    common.num_non_missing,
+                    common.num_missing,
+                    n.mean,
+                    n.std_dev,
+                    n.num_zeros,
+                    n.min,
+                    n.median,
+                    n.max,
+                    _histogram_svg(n.histograms),
+                )
+            )
         elif feature.HasField("string_stats"):
             t = feature.string_stats
             top = ", ".join(f"{v.value} ({v.frequency:.0f})" for v in t.top_values[:3])
             strings.append((name, t.common_stats.num_non_missing, t.common_stats.num_missing, t.unique, top))
     parts = []
     if numeric:
-        parts.append(table(["numeric feature", "count", "missing", "mean", "std", "zeros", "min",
-                            "median", "max", "histogram"], numeric))
+        parts.append(
+            table(
+                ["numeric feature", "count", "missing", "mean", "std", "zeros", "min", "median", "max", "histogram"],
+                numeric,
+            )
+        )
     if strings:
         parts.append(table(["categorical feature", "count", "missing", "unique", "top values"], strings))
     return "".join(parts)
@@ -138,8 +167,11 @@ def _histogram_svg(histograms, width: int = 120, height: int = 24) -> Html:
         return Html("")
     counts = [b.sample_count for b in standard[0].buckets]
     top, step = max(counts) or 1.0, width / len(counts)
-    bars = "".join(f"<rect x='{i * step:.1f}' y='{height - height * c / top:.1f}' width='{max(step - 1, 1):.1f}' "
-                   f"height='{height * c / top:.1f}'/>" for i, c in enumerate(counts))
+    bars = "".join(
+        f"<rect x='{i * step:.1f}' y='{height - height * c / top:.1f}' width='{max(step - 1, 1):.1f}' "
+        f"height='{height * c / top:.1f}'/>"
+        for i, c in enumerate(counts)
+    )
     return Html(f"<svg width='{width}' height='{height}' fill='#4a78b5'>{bars}</svg>")
 
 
@@ -155,18 +187,19 @@ def _anomalies(outputs, error) -> str:
     found = list_anomalies(read_anomalies(arts[0].uri, splits))
     if not found:
         return "<p class='good'>No anomalies against the curated schema.</p>"
-    return (f"<p class='bad'>{len(found)} anomalies: the validation gate stops this run.</p>"
-            + table(["split", "feature", "kind", "description"],
-                    [(a.split, a.feature, a.kind, a.description) for a in found]))
+    return f"<p class='bad'>{len(found)} anomalies: the validation gate stops this run.</p>" + table(
+        ["split", "feature", "kind", "description"], [(a.split, a.feature, a.kind, a.description) for a in found]
+    )
 
 
 def _gate(outputs, error) -> str:
     gate_error = find_validation_error(error)
     if gate_error is None:
         return "<p class='good'>Data passed validation: the span may enter the training window.</p>"
-    return (f"<p class='bad'>Span {gate_error.span} blocked; Transform, Trainer and Pusher do not run.</p>"
-            + table(["split", "feature", "kind", "description"],
-                    [(a.split, a.feature, a.kind, a.description) for a in gate_error.anomalies]))
+    return f"<p class='bad'>Span {gate_error.span} blocked; Transform, Trainer and Pusher do not run.</p>" + table(
+        ["split", "feature", "kind", "description"],
+        [(a.split, a.feature, a.kind, a.description) for a in gate_error.anomalies],
+    )
 
 
 def _evaluation(outputs, error) -> str:
@@ -179,22 +212,37 @@ def _evaluation(outputs, error) -> str:
     metrics, failures = read_evaluation(uri)
     blessing = outputs.get("blessing", [])
     blessed = bool(blessing and int_prop(blessing[0], "blessed", 0))
-    parts = [f"<p>decision: <b class='{'good' if blessed else 'bad'}'>{'BLESSED' if blessed else 'NOT BLESSED'}</b></p>"]
+    parts = [
+        f"<p>decision: <b class='{'good' if blessed else 'bad'}'>{'BLESSED' if blessed else 'NOT BLESSED'}</b></p>"
+    ]
     models = [m for m in ("candidate", "baseline") if m in metrics]
-    parts.append(table(["metric (overall)", *models],
-                       [(n, *[metrics[m].get(n, "-") for m in models]) for n in SHOWN_METRICS
-                        if any(n in metrics[m] for m in models)]))
+    parts.append(
+        table(
+            ["metric (overall)", *models],
+            [
+                (n, *[metrics[m].get(n, "-") for m in models])
+                for n in SHOWN_METRICS
+                if any(n in metrics[m] for m in models)
+            ],
+        )
+    )
     if failures:
-        parts.append("<p class='bad'>failed thresholds:</p><ul>"
-                     + "".join(f"<li>{html.escape(f)}</li>" for f in failures) + "</ul>")
+        parts.append(
+            "<p class='bad'>failed thresholds:</p><ul>"
+            + "".join(f"<li>{html.escape(f)}</li>" for f in failures)
+            + "</ul>"
+        )
     rows = []
     for per_slice in tfma.load_metrics(uri):
         keys = per_slice.slice_key.single_slice_keys
         if not keys:
             continue
         name = ",".join(f"{k.column}={k.int64_value or k.bytes_value.decode() or k.float_value}" for k in keys)
-        values = {kv.key.name: kv.value for kv in per_slice.metric_keys_and_values
-                  if not kv.key.model_name or kv.key.model_name == "candidate"}
+        values = {
+            kv.key.name: kv.value
+            for kv in per_slice.metric_keys_and_values
+            if not kv.key.model_name or kv.key.model_name == "candidate"
+        }
         rows.append((name, *[_metric(values.get(n)) for n in SHOWN_METRICS]))
     if rows:
         parts.append("<h3>slices (candidate)</h3>" + table(["slice", *SHOWN_METRICS], sorted(rows)))
@@ -216,12 +264,14 @@ def _push(outputs, error) -> str:
     if not arts:
         return ""
     if int_prop(arts[0], "pushed", 0):
-        return (f"<p class='good'>Pushed version {html.escape(str_prop(arts[0], 'pushed_version'))} to "
-                f"<code>{html.escape(str_prop(arts[0], 'pushed_destination'))}</code>.</p>")
+        return (
+            f"<p class='good'>Pushed version {html.escape(str_prop(arts[0], 'pushed_version'))} to "
+            f"<code>{html.escape(str_prop(arts[0], 'pushed_destination'))}</code>.</p>"
+        )
     return "<p class='bad'>Not pushed: the model was not blessed; the previous version keeps serving.</p>"
 
 
-_DETAIL = {
+_DETAIL: dict[str, Callable[[Any, Any], str]] = {
     Node.STATISTICS_GEN: _statistics,
     Node.EXAMPLE_VALIDATOR: _anomalies,
     Node.GATE: _gate,
@@ -230,8 +280,14 @@ _DETAIL = {
 }
 
 
-def write_view(path: str | Path, node_id: str, status: str, seconds: float,
-               outputs: dict[str, list[Artifact]], error: BaseException | None = None) -> Path:
+def write_view(
+    path: str | Path,
+    node_id: str,
+    status: str,
+    seconds: float,
+    outputs: dict[str, list[Artifact]],
+    error: BaseException | None = None,
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(node_page(node_id, status, seconds, outputs, error))

@@ -10,8 +10,9 @@ from pipelines.reports import views
 
 def test_gate_page_lists_each_anomaly_escaped():
     error = RuntimeError("executor failed")
-    error.__cause__ = DataValidationError(7, [Anomaly("train", "fare", "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
-                                                       "<b>twelve dollars</b>")], "/x/anomalies")
+    error.__cause__ = DataValidationError(
+        7, [Anomaly("train", "fare", "ENUM_TYPE_UNEXPECTED_STRING_VALUES", "<b>twelve dollars</b>")], "/x/anomalies"
+    )
     page = views.node_page("ValidationGate", "failed", 1.5, {}, error)
     assert "Span 7 blocked" in page and "ENUM_TYPE_UNEXPECTED_STRING_VALUES" in page
     assert "&lt;b&gt;twelve dollars&lt;/b&gt;" in page and "<b>twelve" not in page

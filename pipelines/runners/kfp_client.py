@@ -33,8 +33,10 @@ def connect(host: str):
     try:
         return kfp.Client(host=host)  # asks the server's health endpoint first
     except Exception as exc:  # noqa: BLE001 - urllib3/ApiException/TimeoutError: all mean "not reachable"
-        raise ConnectionError(f"cannot reach Kubeflow Pipelines at {host} ({type(exc).__name__}); "
-                              f"port-forward the KFP UI (kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80) or set KFP_HOST") from None
+        raise ConnectionError(
+            f"cannot reach Kubeflow Pipelines at {host} ({type(exc).__name__}); "
+            f"port-forward the KFP UI (kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80) or set KFP_HOST"
+        ) from None
 
 
 def _equals(key: str, value: str) -> str:
@@ -48,8 +50,9 @@ def version_name(spec_path: str | Path, repo: str | Path = ".") -> str:
     if os.environ.get("OPENCT_GIT_COMMIT"):  # set by the Makefile: git may be absent in the userland
         return f"{os.environ['OPENCT_GIT_COMMIT']}-{digest}"
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=repo, capture_output=True,
-                                text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=10", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "nogit"
     return f"{commit}-{digest}"
@@ -69,8 +72,9 @@ def upload(client, spec_path: str | Path, pipeline_name: str, name: str) -> Vers
         raise FileNotFoundError(f"{spec_path}: no compiled pipeline; run `make compile` first")
     pipeline_id = client.get_pipeline_id(pipeline_name)
     if pipeline_id is None:
-        pipeline_id = client.upload_pipeline(str(spec_path), pipeline_name=pipeline_name,
-                                             description="openct continuous training (TFX on KFP)").pipeline_id
+        pipeline_id = client.upload_pipeline(
+            str(spec_path), pipeline_name=pipeline_name, description="openct continuous training (TFX on KFP)"
+        ).pipeline_id
     existing = find_version(client, pipeline_id, name)
     if existing:
         return existing
@@ -100,15 +104,27 @@ def resolve(client, pipeline_name: str, version: str | None) -> Version:
     return found
 
 
-def submit(client, host: str, pipeline_name: str, experiment: str, version: str | None,
-           params: dict[str, Any], run_name: str | None = None,
-           service_account: str | None = None) -> tuple[str, str]:
+def submit(
+    client,
+    host: str,
+    pipeline_name: str,
+    experiment: str,
+    version: str | None,
+    params: dict[str, Any],
+    run_name: str | None = None,
+    service_account: str | None = None,
+) -> tuple[str, str]:
     """Starts a run; returns (run id, UI link)."""
     target = resolve(client, pipeline_name, version)
     experiment_id = client.create_experiment(name=experiment).experiment_id  # gets it if it exists
-    run = client.run_pipeline(experiment_id=experiment_id, job_name=run_name or f"{pipeline_name} {target.name}",
-                              pipeline_id=target.pipeline_id, version_id=target.version_id, params=params,
-                              service_account=service_account or None)
+    run = client.run_pipeline(
+        experiment_id=experiment_id,
+        job_name=run_name or f"{pipeline_name} {target.name}",
+        pipeline_id=target.pipeline_id,
+        version_id=target.version_id,
+        params=params,
+        service_account=service_account or None,
+    )
     return run.run_id, f"{host}/#/runs/details/{run.run_id}"
 
 
@@ -131,19 +147,28 @@ def wait(client, run_id: str, timeout: float, poll: float = 10.0) -> str:
 def validate_cron(cron: str) -> str:
     fields = cron.split()
     if len(fields) != 6:
-        raise ValueError(f"cron {cron!r}: KFP wants 6 fields (seconds minutes hours day-of-month month "
-                         f"day-of-week), e.g. '0 0 2 * * *' for 02:00 every day")
+        raise ValueError(
+            f"cron {cron!r}: KFP wants 6 fields (seconds minutes hours day-of-month month "
+            f"day-of-week), e.g. '0 0 2 * * *' for 02:00 every day"
+        )
     return " ".join(fields)
 
 
 def recurring_runs_named(client, experiment_id: str, name: str) -> list:
-    found = client.list_recurring_runs(experiment_id=experiment_id, page_size=100,
-                                       filter=_equals("display_name", name))
+    found = client.list_recurring_runs(experiment_id=experiment_id, page_size=100, filter=_equals("display_name", name))
     return [r for r in (found.recurring_runs or []) if r.display_name == name]
 
 
-def schedule(client, pipeline_name: str, experiment: str, name: str, cron: str, version: str | None,
-             params: dict[str, Any], service_account: str | None = None) -> tuple[str, int]:
+def schedule(
+    client,
+    pipeline_name: str,
+    experiment: str,
+    name: str,
+    cron: str,
+    version: str | None,
+    params: dict[str, Any],
+    service_account: str | None = None,
+) -> tuple[str, int]:
     """Creates, or replaces, the recurring run `name`; returns (its id, how many it replaced)."""
     cron = validate_cron(cron)
     target = resolve(client, pipeline_name, version)
@@ -152,9 +177,18 @@ def schedule(client, pipeline_name: str, experiment: str, name: str, cron: str, 
     for old in replaced:
         client.delete_recurring_run(old.recurring_run_id)
     created = client.create_recurring_run(
-        experiment_id=experiment_id, job_name=name, description=f"{pipeline_name} {target.name} on '{cron}'",
-        cron_expression=cron, max_concurrency=1, no_catchup=True, pipeline_id=target.pipeline_id,
-        version_id=target.version_id, params=params, enabled=True, service_account=service_account or None)
+        experiment_id=experiment_id,
+        job_name=name,
+        description=f"{pipeline_name} {target.name} on '{cron}'",
+        cron_expression=cron,
+        max_concurrency=1,
+        no_catchup=True,
+        pipeline_id=target.pipeline_id,
+        version_id=target.version_id,
+        params=params,
+        enabled=True,
+        service_account=service_account or None,
+    )
     return created.recurring_run_id, len(replaced)
 
 
@@ -169,9 +203,16 @@ def unschedule(client, experiment: str, name: str) -> int:
 
 def recent_runs(client, limit: int = 20) -> list[dict[str, str]]:
     found = client.list_runs(page_size=limit, sort_by="created_at desc")
-    return [{"run_id": r.run_id, "name": r.display_name or "", "state": (r.state or "").upper(),
-             "created": str(r.created_at or ""), "finished": str(r.finished_at or "")}
-            for r in (found.runs or [])]
+    return [
+        {
+            "run_id": r.run_id,
+            "name": r.display_name or "",
+            "state": (r.state or "").upper(),
+            "created": str(r.created_at or ""),
+            "finished": str(r.finished_at or ""),
+        }
+        for r in (found.runs or [])
+    ]
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:

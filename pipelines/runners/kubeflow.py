@@ -29,11 +29,30 @@ from pipelines.config import REPO_ROOT, PipelineConfig
 
 PYTHON = ["python3", "-m", "pipelines.cli"]  # the image's venv python; the same locally
 # Run parameters shown in the KFP UI run form; each is the `openct` config field of that name.
-RUN_PARAMETERS = ("data_root", "window_spans", "train_steps", "min_auc", "min_accuracy", "max_auc_drop",
-                  "pipeline_root", "serving_dir")
+RUN_PARAMETERS = (
+    "data_root",
+    "window_spans",
+    "train_steps",
+    "min_auc",
+    "min_accuracy",
+    "max_auc_drop",
+    "pipeline_root",
+    "serving_dir",
+)
 # Set when the spec is compiled (they shape the graph or the model, not a single run).
-COMPILE_TIME = ("pipeline_name", "dataset", "model_name", "span_months", "batch_size", "learning_rate",
-                "hidden_units", "early_stopping_patience", "analyzer_cache", "warm_start", "beam_args")
+COMPILE_TIME = (
+    "pipeline_name",
+    "dataset",
+    "model_name",
+    "span_months",
+    "batch_size",
+    "learning_rate",
+    "hidden_units",
+    "early_stopping_patience",
+    "analyzer_cache",
+    "warm_start",
+    "beam_args",
+)
 
 # (cpu request, memory request, memory limit) per node; no CPU limit, so a task may use idle cores.
 # Sized so that a 2-CPU node with KFP on it can schedule every task: the DAG runs at most three
@@ -76,8 +95,11 @@ class KfpTarget:
         """Run parameter defaults: the config's values, with paths on the cluster's volumes."""
         values = {name: getattr(config, name) for name in RUN_PARAMETERS}
         if self.use_pvc:
-            values.update(data_root=f"{self.pipeline_mount}/data", pipeline_root=f"{self.pipeline_mount}/tfx",
-                          serving_dir=self.models_mount)
+            values.update(
+                data_root=f"{self.pipeline_mount}/data",
+                pipeline_root=f"{self.pipeline_mount}/tfx",
+                serving_dir=self.models_mount,
+            )
         return values
 
 
@@ -107,15 +129,46 @@ def _constant_flags(config: PipelineConfig) -> list[str]:
 
 def _compile_ir_component(image: str, constants: list[str]):
     @dsl.container_component
-    def compile_ir(data_root: str, span: int, window_spans: int, train_steps: int, min_auc: float,
-                   min_accuracy: float, max_auc_drop: float, pipeline_root: str, serving_dir: str,
-                   ir: dsl.Output[dsl.Artifact]):
+    def compile_ir(
+        data_root: str,
+        span: int,
+        window_spans: int,
+        train_steps: int,
+        min_auc: float,
+        min_accuracy: float,
+        max_auc_drop: float,
+        pipeline_root: str,
+        serving_dir: str,
+        ir: dsl.Output[dsl.Artifact],
+    ):
         """Compiles the TFX pipeline with this run's parameters into TFX IR."""
-        return dsl.ContainerSpec(image=image, command=[*PYTHON, "compile-ir"], args=[
-            "--out", ir.path, "--span", span, "--data-root", data_root, "--window-spans", window_spans,
-            "--train-steps", train_steps, "--min-auc", min_auc, "--min-accuracy", min_accuracy,
-            "--max-auc-drop", max_auc_drop, "--pipeline-root", pipeline_root, "--serving-dir", serving_dir,
-            *constants])
+        return dsl.ContainerSpec(
+            image=image,
+            command=[*PYTHON, "compile-ir"],
+            args=[
+                "--out",
+                ir.path,
+                "--span",
+                span,
+                "--data-root",
+                data_root,
+                "--window-spans",
+                window_spans,
+                "--train-steps",
+                train_steps,
+                "--min-auc",
+                min_auc,
+                "--min-accuracy",
+                min_accuracy,
+                "--max-auc-drop",
+                max_auc_drop,
+                "--pipeline-root",
+                pipeline_root,
+                "--serving-dir",
+                serving_dir,
+                *constants,
+            ],
+        )
 
     return compile_ir
 
@@ -129,9 +182,11 @@ def _node_component(image: str, node_id: str):
     # the literal text as its TFX run id, and from the second run on TFX would find the first
     # run's executions in that pipeline-run context and do nothing.
     def node(ir: dsl.Input[dsl.Artifact], metadata: str, run_id: str, view: dsl.Output[dsl.HTML]):
-        return dsl.ContainerSpec(image=image, command=[*PYTHON, "step"], args=[
-            "--ir", ir.path, "--node", node_id, "--run-id", run_id,
-            "--metadata", metadata, "--view", view.path])
+        return dsl.ContainerSpec(
+            image=image,
+            command=[*PYTHON, "step"],
+            args=["--ir", ir.path, "--node", node_id, "--run-id", run_id, "--metadata", metadata, "--view", view.path],
+        )
 
     node.__name__ = node.__qualname__ = node_id  # the component (and task) is named after the node
     node.__doc__ = f"TFX node {node_id}, run by TFX's launcher (openct step)."
@@ -154,14 +209,23 @@ def build_pipeline(config: PipelineConfig, target: KfpTarget):
             if models:
                 kubernetes.mount_pvc(task, pvc_name=target.models_pvc, mount_path=target.models_mount)
 
-    @dsl.pipeline(name=config.pipeline_name,
-                  description=f"openct continuous training: TFX pipeline '{config.pipeline_name}', "
-                              f"dataset {config.dataset}, one task per TFX node")
-    def kfp_pipeline(data_root: str = defaults["data_root"], span: int = 0,
-                     window_spans: int = defaults["window_spans"], train_steps: int = defaults["train_steps"],
-                     min_auc: float = defaults["min_auc"], min_accuracy: float = defaults["min_accuracy"],
-                     max_auc_drop: float = defaults["max_auc_drop"], pipeline_root: str = defaults["pipeline_root"],
-                     serving_dir: str = defaults["serving_dir"], metadata: str = target.metadata):
+    @dsl.pipeline(
+        name=config.pipeline_name,
+        description=f"openct continuous training: TFX pipeline '{config.pipeline_name}', "
+        f"dataset {config.dataset}, one task per TFX node",
+    )
+    def kfp_pipeline(
+        data_root: str = defaults["data_root"],
+        span: int = 0,
+        window_spans: int = defaults["window_spans"],
+        train_steps: int = defaults["train_steps"],
+        min_auc: float = defaults["min_auc"],
+        min_accuracy: float = defaults["min_accuracy"],
+        max_auc_drop: float = defaults["max_auc_drop"],
+        pipeline_root: str = defaults["pipeline_root"],
+        serving_dir: str = defaults["serving_dir"],
+        metadata: str = target.metadata,
+    ):
         """Continuous training run over the newest span (or `span`).
 
         Args:
@@ -176,15 +240,23 @@ def build_pipeline(config: PipelineConfig, target: KfpTarget):
             serving_dir: Pushed models, <serving_dir>/<model>/<version>, read by TF Serving.
             metadata: ML Metadata store: grpc://HOST:PORT or sqlite:///PATH.
         """
-        compiled = compile_component(data_root=data_root, span=span, window_spans=window_spans,
-                                     train_steps=train_steps, min_auc=min_auc, min_accuracy=min_accuracy,
-                                     max_auc_drop=max_auc_drop, pipeline_root=pipeline_root,
-                                     serving_dir=serving_dir).set_display_name("compile TFX IR")
+        compiled = compile_component(
+            data_root=data_root,
+            span=span,
+            window_spans=window_spans,
+            train_steps=train_steps,
+            min_auc=min_auc,
+            min_accuracy=min_accuracy,
+            max_auc_drop=max_auc_drop,
+            pipeline_root=pipeline_root,
+            serving_dir=serving_dir,
+        ).set_display_name("compile TFX IR")
         configure(compiled, SMALL)
         tasks: dict[str, dsl.PipelineTask] = {}
         for node_id, upstream in dag.items():
-            task = node_components[node_id](ir=compiled.outputs["ir"], metadata=metadata,
-                                            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+            task = node_components[node_id](
+                ir=compiled.outputs["ir"], metadata=metadata, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
+            )
             task.set_display_name(node_id)
             for up in upstream:
                 task.after(tasks[up])

@@ -55,6 +55,7 @@ class NodeResult:
 
 # --- the IR --------------------------------------------------------------------------------
 
+
 def compile_ir(pipeline: tfx_pipeline.Pipeline, run_id: str | None = None) -> pipeline_pb2.Pipeline:
     """The pipeline's IR; with `run_id`, substituted as LocalDagRunner does, else left open (a
     runtime parameter each `openct step` fills in)."""
@@ -86,6 +87,7 @@ def nodes(ir: pipeline_pb2.Pipeline) -> list[pipeline_pb2.PipelineNode]:
 
 # --- ML Metadata connection ----------------------------------------------------------------
 
+
 def connection_config(ir: pipeline_pb2.Pipeline) -> Any:
     """The connection compiled into the IR (the pipeline's SQLite file)."""
     mlmd = runner_utils.extract_local_deployment_config(ir).metadata_connection_config
@@ -103,6 +105,7 @@ def mlmd_connection(ir: pipeline_pb2.Pipeline, uri: str | None) -> Any:
 
 
 # --- launching -----------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def argv_for_tfx() -> Iterator[None]:

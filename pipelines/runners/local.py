@@ -40,8 +40,12 @@ class NodeFailed(RuntimeError):
 Progress = Callable[[str, int, int, NodeResult | None], None]
 
 
-def run_pipeline(pipeline: tfx_pipeline.Pipeline, progress: Progress | None = None,
-                 run_id: str | None = None, views_dir: Path | None = None) -> list[NodeResult]:
+def run_pipeline(
+    pipeline: tfx_pipeline.Pipeline,
+    progress: Progress | None = None,
+    run_id: str | None = None,
+    views_dir: Path | None = None,
+) -> list[NodeResult]:
     """Runs every node in topological order; stops at the first failure (NodeFailed).
 
     With `views_dir`, writes each node's HTML page there (pipelines.reports.views), failed nodes included.
@@ -73,11 +77,18 @@ def run_pipeline(pipeline: tfx_pipeline.Pipeline, progress: Progress | None = No
 
 def _write_view(views_dir: Path | None, result: NodeResult) -> None:
     if views_dir is not None:
-        views.write_view(views_dir / f"{result.node_id}.html", result.node_id, result.status,
-                         result.seconds, result.outputs, result.error)
+        views.write_view(
+            views_dir / f"{result.node_id}.html",
+            result.node_id,
+            result.status,
+            result.seconds,
+            result.outputs,
+            result.error,
+        )
 
 
 # --- a whole local run: back-fill the window's older spans, then the full pipeline -------------
+
 
 def ingested_spans(metadata_path: str) -> set[int]:
     """Spans that CsvExampleGen has ingested before (passed the gate or not), from ML Metadata."""
@@ -104,7 +115,7 @@ def run_local(config: PipelineConfig, progress: Progress | None = None, trigger:
     newest = present[-1]
     summary.newest_span = newest
     seen = ingested_spans(config.metadata)
-    backfill = [s for s in present[-config.window_spans:-1] if s not in seen]
+    backfill = [s for s in present[-config.window_spans : -1] if s not in seen]
     results: list[NodeResult] = []
     try:
         for span in [*backfill, newest]:
@@ -118,14 +129,18 @@ def run_local(config: PipelineConfig, progress: Progress | None = None, trigger:
         for span in backfill:
             if progress:
                 progress(f"-- ingesting span {span} (older span of the first window)", 0, 0, None)
-            results += run_pipeline(dag.create_pipeline(config, span=span, ingest_only=True),
-                                    progress, run_id=lineage.run_id_for(f"{trigger}:ingest-span-{span}"),
-                                    views_dir=views_root / f"ingest-span-{span}")
+            results += run_pipeline(
+                dag.create_pipeline(config, span=span, ingest_only=True),
+                progress,
+                run_id=lineage.run_id_for(f"{trigger}:ingest-span-{span}"),
+                views_dir=views_root / f"ingest-span-{span}",
+            )
             summary.ingested.append(span)
         if progress:
             progress(f"-- pipeline on span {newest}", 0, 0, None)
-        results += run_pipeline(dag.create_pipeline(config, span=newest), progress,
-                                run_id=lineage.run_id_for(trigger), views_dir=views_root)
+        results += run_pipeline(
+            dag.create_pipeline(config, span=newest), progress, run_id=lineage.run_id_for(trigger), views_dir=views_root
+        )
     except NodeFailed as failed:
         results += failed.results  # the failed pipeline's nodes, up to the failure
         gate_error = find_validation_error(failed.result.error)

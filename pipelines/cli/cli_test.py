@@ -1,0 +1,107 @@
+"""The command line: groups, per-command settings, one error policy, library output in a log file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from pipelines import cli
+from pipelines.cli import console, ct, docs, tasks
+from pipelines.config import REPO_ROOT
+
+
+def test_the_trigger_cronjob_calls_a_command_the_cli_still_has():
+    """kustomize/base/trigger-cronjob.yaml runs `python3 -m pipelines.cli ct trigger --kfp ...`."""
+    docs = yaml.safe_load_all((REPO_ROOT / "kustomize/base/trigger-cronjob.yaml").read_text())
+    [cronjob] = [d for d in docs if d and d.get("kind") == "CronJob"]
+    [container] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    command = container["command"]
+    assert command[:3] == ["python3", "-m", "pipelines.cli"]
+    args = cli.build_parser().parse_args(command[3:])
+    assert args.fn is ct.cmd_trigger and args.kfp and args.metadata.startswith("grpc://")
+
+
+def test_python_dash_m_runs_the_task_commands():
+    """`python -m pipelines.cli` (the module's __main__) reaches the task commands."""
+    for command in ("compile-ir", "step"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", command, "--help"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0 and f"openct {command}" in proc.stdout, proc.stderr
+
+
+def test_each_command_shows_only_its_own_settings(capsys):
+    parser = cli.build_parser()
+    assert parser.parse_args(["step", "--ir", "i", "--node", "n", "--run-id", "r"]).fn is tasks.cmd_step
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["ct", "history", "--data-root", "/x"])  # history reads no spans
+    assert exit_info.value.code == cli.EXIT_USAGE
+    assert "unrecognized arguments: --data-root" in capsys.readouterr().err
+    history = parser.parse_args(["ct", "history", "--pipeline-root", "/p"])
+    assert history.pipeline_root == "/p"
+    run = parser.parse_args(["local", "run", "--train-steps", "5", "--no-warm-start"])
+    assert run.train_steps == 5 and run.warm_start is False
+
+
+def test_one_error_policy_one_line_and_exit_codes(tmp_path, capfd):
+    """capfd: our error lines go to the terminal's descriptor even while descriptor 2 is the log."""
+    assert cli.main(["data", "spans", "--dataset", str(tmp_path / "none.json")]) == cli.EXIT_USAGE
+    assert capfd.readouterr().err.startswith("error: ")
+    code = cli.main(["ct", "history", "--pipeline-root", str(tmp_path / "pipeline")])
+    err = capfd.readouterr().err
+    assert code == cli.EXIT_FAILED
+    assert err.splitlines()[0].startswith("error: no ML Metadata store at ")
+    assert "Traceback" not in err and len(err.splitlines()) == 2  # the error, and where the details are
+    [log] = (tmp_path / "logs").glob("*-history.log")
+    assert "Traceback" in log.read_text() and "FileNotFoundError" in log.read_text()
+
+
+def test_library_output_goes_to_the_log_and_its_tail_is_shown_on_failure(tmp_path):
+    """Descriptor 2 (TensorFlow's C++ logging writes there) and Python logging go to the log file;
+    our own error lines stay on the terminal."""
+    program = f"""
+import logging, os, sys
+from pathlib import Path
+from pipelines.cli import console
+log = Path({str(tmp_path / "logs" / "cmd.log")!r})
+with console.library_output_to(log):
+    os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on\\n")
+    logging.getLogger("tensorflow").warning("a library warning")
+    print("progress line", flush=True)
+    console.error("error: ours")
+console.show_log_tail(log)
+"""
+    proc = subprocess.run([sys.executable, "-c", program], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "progress line\n"
+    terminal = proc.stderr.splitlines()
+    assert terminal[0] == "error: ours"  # during the command: only our line
+    assert "oneDNN" in (tmp_path / "logs" / "cmd.log").read_text()
+    assert "a library warning" in (tmp_path / "logs" / "cmd.log").read_text()
+    assert any("oneDNN" in line for line in terminal[1:])  # the tail, shown after a failure
+
+
+def test_an_empty_library_log_is_removed(tmp_path):
+    log = tmp_path / "logs" / "quiet.log"
+    with console.library_output_to(log):
+        print("only progress")
+    assert not log.exists()
+
+
+def test_the_configuration_page_is_current():
+    """docs/configuration.md is generated (make docs); regenerate it when a setting changes."""
+    assert (REPO_ROOT / "docs" / "configuration.md").read_text() == docs.configuration_markdown(), "run `make docs`"
+
+
+def test_help_does_not_import_tensorflow():
+    """`openct --help` and parsing stay fast and quiet: TensorFlow is imported by commands only."""
+    program = "import sys; from pipelines import cli; cli.build_parser(); print('tensorflow' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", program], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "False", proc.stderr
