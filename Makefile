@@ -95,7 +95,7 @@ docs: ## Regenerate docs/configuration.md from the configuration object
 test-cluster: ## Tests marked cluster: the spec in the pipeline image, as pods on kind, on KFP at KFP_HOST
 	@OPENCT_BIND="$(OPENCT_BIND) $(HOME)/.kube" $(PY) -m pytest -m cluster -s -rs $(PYTEST_ARGS)
 
-test-unit: ## Unit tests only (no end-to-end pipeline runs)
+test-unit: lint ## Lint, then the unit tests only (no end-to-end pipeline runs)
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 replay: ## Replay the taxi spans one at a time with trigger (a corrupted and a drifted span); timeline PNG

@@ -110,12 +110,13 @@ def test_schedule_replaces_by_name_and_unschedule_removes(kfp, spec_path, capsys
     assert "none found" in capsys.readouterr().out
 
 
-def test_bad_input_is_refused_before_any_change(kfp, spec_path, capsys):
+def test_bad_input_is_refused_before_any_change(kfp, spec_path, capfd):
+    # capfd: error lines go to the terminal's descriptor while descriptor 2 is the library log
     fake, url = kfp
     assert openct(url, "schedule", "--cron", "0 2 * * *") == cli.EXIT_FAILED  # 5 fields
-    assert "6 fields" in capsys.readouterr().err
+    assert "6 fields" in capfd.readouterr().err
     assert openct(url, "submit") == cli.EXIT_FAILED  # nothing uploaded yet
-    assert "make upload" in capsys.readouterr().err
+    assert "make upload" in capfd.readouterr().err
     assert openct(url, "upload", "--spec", str(spec_path.parent / "missing.yaml")) == cli.EXIT_FAILED
     assert [r for r in fake.requests if r[0] != "GET"] == []
 

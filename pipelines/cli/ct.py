@@ -63,7 +63,7 @@ def _metadata_flag(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_trigger(config: Any, args: argparse.Namespace) -> int:
-    from pipelines.cli.kfp import connect
+    from pipelines.cli.kfp import connect, start_run
     from pipelines.cli.local import run_and_report
     from pipelines.ct import triggers
 
@@ -77,21 +77,12 @@ def cmd_trigger(config: Any, args: argparse.Namespace) -> int:
         return 0
     if not args.kfp:
         return run_and_report(config, args, trigger=decision.trigger)
-    kfp_client, host, client = connect(args)
+    _, host, client = connect(args)
     active = triggers.active_runs(client)
     if active:
         print(f"trigger: {len(active)} KFP run(s) still active ({active[0]['run_id']}): nothing started")
         return 0
-    run_id, link = kfp_client.submit(
-        client,
-        host,
-        config.pipeline_name,
-        args.experiment,
-        args.version,
-        {"span": decision.span},
-        decision.trigger,
-        args.service_account,
-    )
+    run_id, link = start_run(config, args, client, host, {"span": decision.span}, decision.trigger)
     print(f"trigger: started KFP run {run_id} on span {decision.span}: {link}")
     return 0
 

@@ -107,18 +107,20 @@ def cmd_upload(config: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def start_run(
+    config: Any, args: argparse.Namespace, client: Any, host: str, params: dict[str, Any], run_name: str | None
+) -> tuple[str, str]:
+    """A run of the uploaded pipeline with `args`' experiment, version and service account."""
+    from pipelines.runners import kfp_client
+
+    return kfp_client.submit(
+        client, host, config.pipeline_name, args.experiment, args.version, params, run_name, args.service_account
+    )
+
+
 def cmd_submit(config: Any, args: argparse.Namespace) -> int:
     kfp_client, host, client = connect(args)
-    run_id, link = kfp_client.submit(
-        client,
-        host,
-        config.pipeline_name,
-        args.experiment,
-        args.version,
-        kfp_client.parse_params(args.param),
-        args.run_name,
-        args.service_account,
-    )
+    run_id, link = start_run(config, args, client, host, kfp_client.parse_params(args.param), args.run_name)
     print(f"run {run_id} started in experiment '{args.experiment}': {link}", flush=True)
     if not args.wait:
         return 0
