@@ -48,7 +48,9 @@ class PipelineConfig:
     metadata_path: str = _setting("", "SQLite ML Metadata; default <pipeline_root>/metadata.sqlite")
     serving_dir: str = _setting(str(BUILD_DIR / "serving"), "pushed models: <serving_dir>/<model>/<version>")
     model_name: str = _setting("", "served model name (TF Serving's model directory); default: the dataset's name")
-    span_months: int = _setting(3, "months of data per span when cutting the source CSV")
+    span_months: int = _setting(
+        0, "months of data per span when cutting the source CSV; 0: as recorded in the data root (3 for a new one)"
+    )
     window_spans: int = _setting(8, "train on the latest N validated spans")
     train_steps: int = _setting(2000, "upper bound; early stopping usually ends sooner")
     batch_size: int = _setting(128, "training batch size")
@@ -66,8 +68,8 @@ class PipelineConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.window_spans < 1 or self.span_months < 1:
-            raise ValueError("window_spans and span_months must be >= 1")
+        if self.window_spans < 1 or self.span_months < 0:
+            raise ValueError("window_spans must be >= 1 and span_months >= 0")
         if self.train_steps < 1 or self.batch_size < 1:
             raise ValueError("train_steps and batch_size must be >= 1")
         if not 0.0 <= self.min_auc <= 1.0 or not 0.0 <= self.min_accuracy <= 1.0:

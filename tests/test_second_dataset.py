@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import math
 import random
 from pathlib import Path
 
@@ -104,3 +105,119 @@ def test_a_differently_shaped_dataset_needs_only_configuration(tmp_path):
     ).SerializeToString()
     hot = float(served(examples=tf.constant([request]))["probabilities"].numpy()[0, 0])
     assert 0.5 < hot <= 1.0  # a hot, loaded machine is predicted to fail
+
+
+def weather_csv(path: Path, years: int = 4) -> None:
+    """A daily weather record (dates as YYYY/MM/DD, a categorical `weather` column), 4 years."""
+    rng = random.Random(11)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["DATE", "precipitation", "temp_max", "temp_min", "wind", "station", "weather"])
+        day = dt.date(2012, 1, 1)
+        while day < dt.date(2012 + years, 1, 1):
+            season = -math.cos(2 * math.pi * day.timetuple().tm_yday / 365)
+            humid = rng.random()
+            precipitation = max(0.0, rng.gauss(4 * humid - 1.2, 1.5))
+            temp_max = 15 + 10 * season + rng.gauss(0, 3)
+            weather = (
+                "rain" if precipitation > 1.0 and rng.random() < 0.9 else rng.choice(["sun", "sun", "fog", "drizzle"])
+            )
+            w.writerow(
+                [
+                    f"{day:%Y/%m/%d}",
+                    f"{precipitation:.1f}",
+                    f"{temp_max:.1f}",
+                    f"{temp_max - 8 - 4 * humid:.1f}",
+                    f"{rng.uniform(0.5, 8):.1f}",
+                    rng.choice(["airport", "harbour"]),
+                    weather,
+                ]
+            )
+            day += dt.timedelta(days=1)
+
+
+def test_your_own_csv_in_three_commands(tmp_path, capsys, capfd):
+    """README's "Your own CSV", as a new user runs it: a dated CSV with a categorical label goes
+    from `openct data draft` to a pushed model by `openct local run`; the data root keeps its
+    span layout, so a later command without --span-months adds no second set of spans."""
+    from pipelines import cli
+
+    source = tmp_path / "weather.csv"
+    weather_csv(source)
+    data = tmp_path / "weather" / "data"
+    assert (
+        cli.main(
+            [
+                "data",
+                "draft",
+                str(source),
+                "--time-column",
+                "DATE",
+                "--time-format",
+                "%Y/%m/%d",
+                "--label",
+                "weather==rain",
+                "--span-months",
+                "6",
+                "--data-root",
+                str(data),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "precipitation  numeric" in out and "station        categorical" in out and "DATE" in out
+    spans = sorted(p.parent.name for p in data.glob("span-*/data.csv"))
+    assert len(spans) == 8  # 4 years of 6-month spans
+    next_command = [line for line in out.splitlines() if line.startswith("next: openct ")][0].split()[2:]
+    # README's old trap: `data schema` without --span-months must not cut a second set of spans
+    assert (
+        cli.main(
+            [
+                "data",
+                "schema",
+                "--dataset",
+                str(tmp_path / "weather.json"),
+                "--data-root",
+                str(data),
+                "--output",
+                str(tmp_path / "candidate.pbtxt"),
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.parent.name for p in data.glob("span-*/data.csv")) == spans
+    assert (
+        cli.main(
+            [
+                "data",
+                "spans",
+                "--dataset",
+                str(tmp_path / "weather.json"),
+                "--data-root",
+                str(data),
+                "--span-months",
+                "3",
+            ]
+        )
+        == cli.EXIT_FAILED
+    )
+    assert "span_months=3 (recorded: 6)" in capfd.readouterr().err
+    assert sorted(p.parent.name for p in data.glob("span-*/data.csv")) == spans
+    assert (
+        cli.main(
+            [
+                *next_command,
+                "--window-spans",
+                "3",
+                "--train-steps",
+                "300",
+                "--summary-json",
+                str(tmp_path / "summary.json"),
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "pushed" and summary["spans"] == [6, 7, 8]
+    assert summary["metrics"]["candidate"]["auc"] > 0.7  # rain follows precipitation

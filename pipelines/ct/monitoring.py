@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 from pipelines.config import PipelineConfig
-from pipelines.data.dataset import DatasetSpec, LabelSpec
+from pipelines.data.dataset import DatasetSpec
 from pipelines.data.spans import span_path
 
 
@@ -137,18 +137,6 @@ def skew(config: PipelineConfig, version: int, window: list[int]) -> DriftReport
     return DriftReport(f"{count} requests logged to v{version}", window, _measures(anomalies, "skew_measurements"))
 
 
-def label_of(row: dict[str, str], label: LabelSpec) -> int:
-    """The label as the preprocessing derives it (missing `relative_to` gives 0)."""
-    try:
-        value = float(row.get(label.column) or 0.0)
-        if label.relative_to is None:
-            return int(value > label.threshold)
-        base = row.get(label.relative_to, "")
-        return int(base != "" and value > label.threshold * float(base))
-    except ValueError:
-        return 0
-
-
 def serving_quality(config: PipelineConfig, span: int) -> QualityReport | None:
     """The served model's AUC and accuracy on a span's rows; None when nothing is served."""
     import numpy as np
@@ -185,7 +173,7 @@ def serving_quality(config: PipelineConfig, span: int) -> QualityReport | None:
     signature = tf.saved_model.load(str(Path(config.model_serving_dir) / str(version))).signatures["serving_default"]
     examples = tf.constant(encoded)
     scores = signature(examples=examples)[SERVING_OUTPUT].numpy().ravel()
-    labels = np.array([label_of(r, spec.label) for r in records])
+    labels = np.array([spec.label.of(r) for r in records])
     auc = float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else None
     accuracy = float(((scores > 0.5).astype(int) == labels).mean())
     return QualityReport(span, version, len(records), auc, accuracy)

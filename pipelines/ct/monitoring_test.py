@@ -9,7 +9,6 @@ import pytest
 from pipelines.config import PipelineConfig
 from pipelines.ct import monitoring
 from pipelines.ct.replay import drift_payments
-from pipelines.data.dataset import LabelSpec
 from tests.taxi_sample import log_span
 
 
@@ -31,14 +30,6 @@ def test_drift_found_only_where_the_distribution_moved(config):
     moved = monitoring.drift(config, 6, [4, 5])
     assert any(d.startswith("payment_type l_infty") for d in moved.drifted) and moved.score > 1
     assert {m[0] for m in moved.measures} == {"payment_type", "company"}  # the curated comparators
-
-
-def test_label_of_matches_the_preprocessing_rule():
-    big_tipper = LabelSpec("tips", 0.2, relative_to="fare")
-    assert monitoring.label_of({"tips": "3", "fare": "10"}, big_tipper) == 1
-    assert monitoring.label_of({"tips": "2", "fare": "10"}, big_tipper) == 0
-    assert monitoring.label_of({"tips": "3", "fare": ""}, big_tipper) == 0  # missing base: 0
-    assert monitoring.label_of({"y": "0.7"}, LabelSpec("y", 0.5)) == 1
 
 
 def test_quality_degraded_names_each_threshold(config):

@@ -19,7 +19,7 @@ from pathlib import Path
 from pipelines import lineage, serving
 from pipelines.config import PipelineConfig
 from pipelines.ct import triggers
-from pipelines.data.spans import cut_spans, plan_spans, span_path
+from pipelines.data.spans import cut_dataset_spans, plan_spans, span_months_of, span_path
 
 
 @dataclasses.dataclass
@@ -73,11 +73,12 @@ def replay(
     spec = config.spec
     if any(Path(config.data_root).glob("span-*")) or Path(config.metadata).exists():
         raise FileExistsError(f"replay needs an empty data root and store: {config.data_root}, {config.metadata}")
-    _, planned, _ = plan_spans(spec.source_path(), spec.timestamp_column, config.span_months)
+    months = span_months_of(config.data_root, config.span_months)
+    _, planned, _ = plan_spans(spec.source_path(), spec.timestamp_column, months, spec.time_format, spec.timezone)
     last = min(max(planned), upto) if upto else max(planned)
     timeline = []
     for span in range(1, last + 1):
-        cut_spans(spec.source_path(), config.data_root, spec.timestamp_column, config.span_months, upto=span)
+        cut_dataset_spans(spec, config.data_root, months, upto=span)
         injected = "corrupted" if span == corrupt_at else "drifted" if span == drift_at else ""
         path = span_path(config.data_root, span)
         if injected == "corrupted":

@@ -23,15 +23,37 @@ TFX_PACKAGE_PREFIX = "tfx-package:"
 class LabelSpec:
     """A binary label derived from raw columns.
 
+    label = column == positive                   (a categorical class, e.g. weather == "rain")
     label = column > threshold                   (relative_to is None)
     label = column > threshold * relative_to     (e.g. tips > 0.2 * fare, the "big tipper")
-    A missing value in `relative_to` gives label 0, as in the TFX taxi example.
+    A missing value in `column` or `relative_to` gives label 0, as in the TFX taxi example.
     """
 
     column: str
-    threshold: float
+    threshold: float | None = None
     relative_to: str | None = None
     name: str = "label"  # name of the label after Transform (what TFMA and Keras see)
+    positive: str | None = None  # the positive class of a categorical label column
+
+    def __post_init__(self) -> None:
+        if (self.threshold is None) == (self.positive is None):
+            raise ValueError(f"label {self.name!r}: give either 'threshold' (numeric) or 'positive' (a class)")
+        if self.positive is not None and self.relative_to:
+            raise ValueError(f"label {self.name!r}: 'relative_to' applies to a threshold, not to 'positive'")
+
+    def of(self, row: dict[str, str]) -> int:
+        """The label of one CSV row, exactly as the preprocessing derives it (0 when missing)."""
+        value = row.get(self.column, "")
+        if self.positive is not None:
+            return int(value != "" and value == self.positive)
+        try:
+            number = float(value)
+            if self.relative_to is None:
+                return int(number > float(self.threshold or 0.0))
+            base = row.get(self.relative_to, "")
+            return int(base != "" and number > float(self.threshold or 0.0) * float(base))
+        except ValueError:
+            return 0
 
     @property
     def raw_columns(self) -> tuple[str, ...]:
@@ -45,7 +67,7 @@ class DatasetSpec:
 
     name: str
     source: str  # CSV path, or "tfx-package:<path inside the installed tfx package>"
-    timestamp_column: str  # Unix seconds; spans are cut on it
+    timestamp_column: str  # spans are cut on it
     label: LabelSpec
     numeric: tuple[str, ...] = ()  # float -> z-score
     bucketized: tuple[str, ...] = ()  # float -> quantile buckets
@@ -54,6 +76,8 @@ class DatasetSpec:
     oov_buckets: int = 5
     slice_by: tuple[str, ...] = ()  # evaluation slices, besides the overall one
     schema_file: str = ""  # curated schema; relative paths are under pipelines/schema/
+    time_format: str = ""  # timestamp_column: "" Unix seconds; else strptime format ("%Y/%m/%d") or "iso"
+    timezone: str = "UTC"  # dates without an offset are read here; spans' months begin here
 
     def __post_init__(self) -> None:
         features = self.feature_columns

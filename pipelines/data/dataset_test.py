@@ -55,3 +55,23 @@ def test_unknown_dataset_and_bad_file(tmp_path):
         load_dataset(str(bad))
     with pytest.raises(ValueError, match="not found"):
         load_dataset(str(tmp_path / "missing.json"))
+
+
+def test_label_of_a_row_numeric_relative_and_categorical():
+    """LabelSpec.of is the rule the preprocessing applies (pipelines/models/preprocessing_test.py)."""
+    big_tipper = LabelSpec("tips", 0.2, relative_to="fare")
+    assert big_tipper.of({"tips": "3", "fare": "10"}) == 1
+    assert big_tipper.of({"tips": "2", "fare": "10"}) == 0
+    assert big_tipper.of({"tips": "3", "fare": ""}) == 0  # missing base: 0
+    assert LabelSpec("y", 0.5).of({"y": "0.7"}) == 1
+    rain = LabelSpec("weather", positive="rain")
+    assert [rain.of({"weather": w}) for w in ("rain", "sun", "", "Rain")] == [1, 0, 0, 0]
+
+
+def test_a_label_is_a_threshold_or_a_class_not_both():
+    with pytest.raises(ValueError, match="either 'threshold'"):
+        LabelSpec("weather")
+    with pytest.raises(ValueError, match="either 'threshold'"):
+        LabelSpec("weather", 0.5, positive="rain")
+    with pytest.raises(ValueError, match="relative_to"):
+        LabelSpec("weather", positive="rain", relative_to="x")

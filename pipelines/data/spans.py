@@ -4,6 +4,13 @@ Layout: <data_root>/span-<N>/data.csv, N = 1, 2, ... counted in periods of `span
 first month present in the source, so the same source always gives the same spans. A span that
 already exists is never rewritten (new data arrives as new spans); each span is written to a
 temporary directory and renamed into place, so ExampleGen never sees half a file.
+
+The layout (source, time column and its format, time zone, period, first month) belongs to the
+data root: it is recorded in <data_root>/layout.json when spans are first cut, used afterwards,
+and a different one is refused, so that no command can put the same rows into two spans.
+
+The time column may hold Unix seconds or dates/datetimes (`time_format`, a strptime format or
+"iso", read in `timezone`); spans always carry it as Unix seconds, the pipeline's input format.
 """
 
 from __future__ import annotations
@@ -11,18 +18,25 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import json
 import os
 import re
 import shutil
 import tempfile
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+
+from pipelines.data.dataset import DatasetSpec
 
 SPAN_DIR = re.compile(r"^span-(\d+)$")
 SPAN_FILE = "data.csv"
 # The pattern CsvExampleGen is given (relative to data_root).
 SPAN_PATTERN = "span-{SPAN}/" + SPAN_FILE
+LAYOUT_FILE = "layout.json"
+DEFAULT_SPAN_MONTHS = 3
+ISO = "iso"  # time_format for ISO 8601 dates and datetimes (datetime.fromisoformat)
 
 
 def span_path(data_root: str | Path, span: int) -> Path:
@@ -42,13 +56,74 @@ class Span:
         return f"span {self.number} ({self.start:%Y-%m}..{self.end - dt.timedelta(days=1):%Y-%m}, {self.rows} rows)"
 
 
-def _month_index(ts: float) -> int:
-    d = dt.datetime.fromtimestamp(ts, tz=dt.UTC)
+@dataclasses.dataclass(frozen=True)
+class SpanLayout:
+    """How a data root's spans are cut; recorded in <data_root>/layout.json."""
+
+    source: str
+    time_column: str
+    span_months: int = DEFAULT_SPAN_MONTHS
+    time_format: str = ""  # "" = Unix seconds; else a strptime format such as "%Y/%m/%d", or "iso"
+    timezone: str = "UTC"  # how dates without an offset are read, and where months begin
+    first_month: str = ""  # YYYY-MM of span 1; set when the root is first cut
+
+    def differences(self, other: SpanLayout) -> list[str]:
+        keys = ("source", "time_column", "span_months", "time_format", "timezone")
+        return [
+            f"{k}={getattr(other, k)!r} (recorded: {getattr(self, k)!r})"
+            for k in keys
+            if getattr(self, k) != getattr(other, k)
+        ]
+
+
+def read_layout(data_root: str | Path) -> SpanLayout | None:
+    path = Path(data_root) / LAYOUT_FILE
+    if not path.is_file():
+        return None
+    try:
+        return SpanLayout(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: not a span layout record: {exc}") from None
+
+
+def _write_layout(data_root: Path, layout: SpanLayout) -> None:
+    tmp = data_root / f".{LAYOUT_FILE}.tmp"
+    tmp.write_text(json.dumps(dataclasses.asdict(layout), indent=2) + "\n")
+    os.replace(tmp, data_root / LAYOUT_FILE)
+
+
+def span_months_of(data_root: str | Path, requested: int = 0) -> int:
+    """The period to cut with: `requested` if given (> 0), else the data root's recorded one,
+    else DEFAULT_SPAN_MONTHS."""
+    if requested > 0:
+        return requested
+    recorded = read_layout(data_root)
+    return recorded.span_months if recorded else DEFAULT_SPAN_MONTHS
+
+
+def parse_time(value: str, time_format: str = "", timezone: str = "UTC") -> float:
+    """Unix seconds from a cell: a number when `time_format` is empty, else a date or datetime
+    (strptime format, or "iso"); values without an offset are read in `timezone`."""
+    if not time_format:
+        return float(value)
+    parsed = dt.datetime.fromisoformat(value) if time_format == ISO else dt.datetime.strptime(value, time_format)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
+    return parsed.timestamp()
+
+
+def _month_index(ts: float, timezone: str = "UTC") -> int:
+    d = dt.datetime.fromtimestamp(ts, tz=zoneinfo.ZoneInfo(timezone))
     return d.year * 12 + d.month - 1
 
 
 def _month_start(index: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _parse_month(text: str) -> int:
+    year, month = (int(x) for x in text.split("-"))
+    return year * 12 + month - 1
 
 
 def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
@@ -80,9 +155,20 @@ def check_span_file(path: Path) -> None:
 
 
 def plan_spans(
-    source: Path, timestamp_column: str, span_months: int
+    source: Path,
+    timestamp_column: str,
+    span_months: int,
+    time_format: str = "",
+    timezone: str = "UTC",
+    first_month: int | None = None,
 ) -> tuple[list[str], dict[int, list[list[str]]], int]:
-    """Reads the source; returns (header, rows per span number, first month index)."""
+    """Reads the source; returns (header, rows per span number, first month index). Rows carry
+    the time as Unix seconds. `first_month` (a month index) anchors span 1; default: the source's."""
+    if time_format:
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {timezone!r} is not an IANA time zone name (e.g. UTC, Europe/Paris)") from None
     header, rows = read_rows(source)
     if timestamp_column not in header:
         raise ValueError(f"{source}: no column {timestamp_column!r} to cut spans on (columns: {header})")
@@ -90,16 +176,34 @@ def plan_spans(
     keyed: list[tuple[int, list[str]]] = []
     for line_no, row in rows:
         try:
-            keyed.append((_month_index(float(row[ts_col])), row))
+            seconds = parse_time(row[ts_col], time_format, timezone)
         except ValueError:
-            raise ValueError(f"{source}:{line_no}: {timestamp_column}={row[ts_col]!r} is not a Unix time") from None
+            raise ValueError(_time_error(source, line_no, timestamp_column, row[ts_col], time_format)) from None
+        if time_format:
+            row = [*row[:ts_col], str(int(seconds)), *row[ts_col + 1 :]]
+        keyed.append((_month_index(seconds, timezone), row))
     if not keyed:
         raise ValueError(f"{source}: no data rows")
-    first = min(m for m, _ in keyed)
+    first = min(m for m, _ in keyed) if first_month is None else first_month
+    early = [m for m, _ in keyed if m < first]
+    if early:
+        raise ValueError(
+            f"{source}: {len(early)} row(s) before {_month_start(first):%Y-%m}, where this data "
+            "root's span 1 begins; cut them into a new --data-root"
+        )
     spans: dict[int, list[list[str]]] = defaultdict(list)
     for month, row in keyed:
         spans[(month - first) // span_months + 1].append(row)
     return header, dict(spans), first
+
+
+def _time_error(source: Path, line_no: int, column: str, value: str, time_format: str) -> str:
+    if time_format:
+        return f"{source}:{line_no}: {column}={value!r} does not match time_format {time_format!r}"
+    return (
+        f"{source}:{line_no}: {column}={value!r} is not a Unix time (seconds); for dates set "
+        '"time_format" in the dataset spec, e.g. "%Y/%m/%d", "%Y-%m-%d %H:%M:%S" or "iso"'
+    )
 
 
 def existing_spans(data_root: str | Path) -> list[int]:
@@ -116,15 +220,44 @@ def existing_spans(data_root: str | Path) -> list[int]:
 
 
 def cut_spans(
-    source: str | Path, data_root: str | Path, timestamp_column: str, span_months: int, upto: int | None = None
+    source: str | Path,
+    data_root: str | Path,
+    timestamp_column: str,
+    span_months: int = 0,
+    upto: int | None = None,
+    time_format: str = "",
+    timezone: str = "UTC",
+    source_name: str = "",
 ) -> tuple[list[Span], list[Span]]:
     """Writes missing spans (all, or only spans <= `upto`); returns (written, already present).
 
-    Rows keep the source's order within a span, so the output is byte-for-byte deterministic.
+    `span_months` 0 means the data root's recorded period (DEFAULT_SPAN_MONTHS for a new root).
+    `source_name` is how the layout names the source (a dataset's `source`, stable across
+    environments); default: the resolved path.
+    A layout that differs from the recorded one is refused before anything is written. Rows keep
+    the source's order within a span, so the output is byte-for-byte deterministic.
     """
     source, root = Path(source), Path(data_root)
-    header, rows_by_span, first = plan_spans(source, timestamp_column, span_months)
+    recorded = read_layout(root)
+    wanted = SpanLayout(
+        source_name or str(source.resolve()), timestamp_column, span_months_of(root, span_months), time_format, timezone
+    )
+    if recorded is not None:
+        differences = recorded.differences(wanted)
+        if differences:
+            raise ValueError(
+                f"{root} holds spans cut another way ({root / LAYOUT_FILE}): {'; '.join(differences)}. "
+                f"Cut with the recorded layout (e.g. --span-months {recorded.span_months}, or leave it unset), "
+                "or give a new --data-root for a new layout; nothing was written"
+            )
+    first_month = _parse_month(recorded.first_month) if recorded and recorded.first_month else None
+    header, rows_by_span, first = plan_spans(
+        source, timestamp_column, wanted.span_months, time_format, timezone, first_month
+    )
+    span_months = wanted.span_months
     root.mkdir(parents=True, exist_ok=True)
+    if recorded is None:
+        _write_layout(root, dataclasses.replace(wanted, first_month=f"{_month_start(first):%Y-%m}"))
     written, present = [], []
     for number in sorted(rows_by_span):
         if upto is not None and number > upto:
@@ -150,3 +283,19 @@ def cut_spans(
             raise
         written.append(span)
     return written, present
+
+
+def cut_dataset_spans(
+    spec: DatasetSpec, data_root: str | Path, span_months: int = 0, upto: int | None = None
+) -> tuple[list[Span], list[Span]]:
+    """cut_spans for a dataset: its source, time column, time format and time zone."""
+    return cut_spans(
+        spec.source_path(),
+        data_root,
+        spec.timestamp_column,
+        span_months,
+        upto=upto,
+        time_format=spec.time_format,
+        timezone=spec.timezone,
+        source_name=spec.source,
+    )

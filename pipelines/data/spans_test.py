@@ -77,3 +77,68 @@ def test_check_span_file_names_file_and_line(tmp_path):
     bad.write_text("t,x\n1,2\n3\n")
     with pytest.raises(ValueError, match=r"bad.csv:3: 1 fields, header has 2"):
         check_span_file(bad)
+
+
+def test_dates_are_read_in_their_zone_and_spans_carry_unix_seconds(tmp_path):
+    src = tmp_path / "src.csv"
+    # Chicago is UTC-6 in winter: 2012/01/31 23:30 there is already February in UTC.
+    _write(src, [("2012/01/01 00:00", 1), ("2012/01/31 23:30", 2), ("2012/02/01 00:00", 3)])
+    written, _ = cut_spans(
+        src, tmp_path / "d", "t", span_months=1, time_format="%Y/%m/%d %H:%M", timezone="America/Chicago"
+    )
+    assert [(s.number, s.rows) for s in written] == [(1, 2), (2, 1)]  # months of the data's own zone
+    rows = list(csv.reader((tmp_path / "d" / "span-1" / "data.csv").read_text().splitlines()))
+    chicago = dt.timezone(dt.timedelta(hours=-6))
+    assert rows[1] == [str(int(dt.datetime(2012, 1, 1, tzinfo=chicago).timestamp())), "1"]
+    iso = tmp_path / "iso.csv"
+    _write(iso, [("2012-01-05", 1), ("2012-03-01T08:00:00+01:00", 2)])
+    written, _ = cut_spans(iso, tmp_path / "i", "t", span_months=2, time_format="iso")
+    assert [(s.number, s.rows) for s in written] == [(1, 1), (2, 1)]
+
+
+@pytest.mark.parametrize(
+    "value, time_format, message",
+    [
+        ("2012/13/01", "%Y/%m/%d", r"src.csv:3: t='2012/13/01' does not match time_format '%Y/%m/%d'"),
+        ("2012/01/01", "", r"src.csv:3: t='2012/01/01' is not a Unix time \(seconds\); for dates set \"time_format\""),
+    ],
+)
+def test_a_time_that_matches_no_format_is_named_with_file_and_line(tmp_path, value, time_format, message):
+    src = tmp_path / "src.csv"
+    _write(src, [("2012/01/01" if time_format else "1325376000", 1), (value, 2)])
+    with pytest.raises(ValueError, match=message):
+        cut_spans(src, tmp_path / "out", "t", span_months=1, time_format=time_format)
+    assert not (tmp_path / "out").exists()  # nothing written, not even the layout
+
+
+def test_the_layout_belongs_to_the_data_root(tmp_path):
+    """README's old sequence cut 3-month spans next to 6-month ones; now the root refuses it."""
+    from pipelines.data.spans import read_layout, span_months_of
+
+    src = tmp_path / "src.csv"
+    _write(src, [(_ts(2020, m), m) for m in range(1, 13)])
+    root = tmp_path / "data"
+    written, _ = cut_spans(src, root, "t", span_months=6)
+    assert [s.number for s in written] == [1, 2]
+    layout = read_layout(root)
+    assert (layout.span_months, layout.first_month, layout.time_column) == (6, "2020-01", "t")
+    before = _digest(root)
+    with pytest.raises(ValueError, match=r"span_months=3 \(recorded: 6\).*--span-months 6.*nothing was written"):
+        cut_spans(src, root, "t", span_months=3)
+    assert _digest(root) == before and existing_spans(root) == [1, 2]
+    written, present = cut_spans(src, root, "t")  # unset: the recorded period
+    assert written == [] and [s.number for s in present] == [1, 2] and span_months_of(root) == 6
+    other = tmp_path / "other.csv"
+    other.write_bytes(src.read_bytes())
+    with pytest.raises(ValueError, match="source="):
+        cut_spans(other, root, "t")
+    _write(src, [(_ts(2019, 12), 0)] + [(_ts(2020, m), m) for m in range(1, 13)])
+    with pytest.raises(ValueError, match="before 2020-01, where this data root's span 1 begins"):
+        cut_spans(src, root, "t")  # new rows older than span 1 would renumber every span
+
+
+def test_an_unknown_timezone_is_refused(tmp_path):
+    src = tmp_path / "src.csv"
+    _write(src, [("2012/01/01", 1)])
+    with pytest.raises(ValueError, match="'Mars/Olympus' is not an IANA time zone"):
+        cut_spans(src, tmp_path / "out", "t", span_months=1, time_format="%Y/%m/%d", timezone="Mars/Olympus")

@@ -44,6 +44,10 @@ def _as_float(x: tf.Tensor) -> tf.Tensor:
 
 def make_label(spec: DatasetSpec, inputs: dict[str, Any]) -> tf.Tensor:
     """0/1 int64 label from the raw columns (see LabelSpec)."""
+    if spec.label.positive is not None:  # a class: compared as text, whatever type ExampleGen inferred
+        raw = dense(inputs[spec.label.column])
+        text = raw if raw.dtype == tf.string else tf.strings.as_string(raw)
+        return tf.cast(tf.equal(text, spec.label.positive), tf.int64)
     value = tf.cast(dense(inputs[spec.label.column]), tf.float32)
     threshold = tf.constant(spec.label.threshold, tf.float32)
     if spec.label.relative_to:

@@ -28,3 +28,18 @@ def test_dense_fills_missing_values():
     assert values[0] == 1.5 and values[2] == 2.5 and math.isnan(values[1])
     strings = tf.SparseTensor(indices=[[1, 0]], values=[b"x"], dense_shape=[2, 1])
     assert dense(strings).numpy().tolist() == [b"", b"x"]
+
+
+def test_categorical_label_is_the_positive_class():
+    """label = column == positive, compared as text (as LabelSpec.of does on CSV rows)."""
+    import dataclasses
+
+    from pipelines.data.dataset import LabelSpec
+    from pipelines.models.preprocessing import make_label
+
+    spec = dataclasses.replace(TINY, label=LabelSpec("weather", positive="rain", name="rainy"))
+    weather = tf.SparseTensor(indices=[[0, 0], [1, 0], [3, 0]], values=[b"rain", b"sun", b"rain"], dense_shape=[4, 1])
+    assert make_label(spec, {"weather": weather}).numpy().tolist() == [1, 0, 0, 1]  # row 2 missing: 0
+    codes = tf.constant([[1], [2]], tf.int64)  # a class column ExampleGen read as integers
+    spec = dataclasses.replace(TINY, label=LabelSpec("code", positive="2", name="two"))
+    assert make_label(spec, {"code": codes}).numpy().tolist() == [0, 1]
