@@ -276,7 +276,7 @@ def test_make_help_documents_every_target():
     not (shutil.which("docker") and shutil.which("kind") and os.environ.get("OPENCT_KIND_E2E")),
     reason="needs Docker and kind (make engine) and OPENCT_KIND_E2E=1 (it creates a cluster); "
     "on this project's machines the KFP backend images cannot be built yet, so "
-    "`make kfp` cannot finish here (README: Run it on kind)",
+    "`make kfp` cannot finish here (docs/operations.md: What does not run here yet)",
 )
 def test_make_e2e_on_kind():
     proc = subprocess.run(["make", "e2e"], cwd=REPO, timeout=3 * 3600)

@@ -1,7 +1,7 @@
 """Continuous-training triggers: start a run when there is something new to learn from.
 
 A span on disk newer than every span ML Metadata has seen ingested (the store, not a side file,
-is the memory) is checked three ways, each of which can start a run (`--on`, default all):
+is the memory) is checked four ways, each of which can start a run (`--on`, default all):
   new-span     the new data itself;
   drift        TFDV drift of the new span against the serving model's training window
                (comparators of the curated schema), pipelines.ct.monitoring;

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-# Where the datasets' curated schemas live (reviewed files, see README "Curated schema").
+# Where the datasets' curated schemas live (reviewed files, see docs/operations.md, "Curated schema").
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 TFX_PACKAGE_PREFIX = "tfx-package:"
 

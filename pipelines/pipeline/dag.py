@@ -89,7 +89,7 @@ def create_pipeline(
 
     window = resolver(Node.SPAN_WINDOW, ValidatedSpanWindow)
     # The analyzer cache makes Transform analyse each span once (per-span analyses combined);
-    # on small spans Beam's per-stage overhead outweighs it (see README, Benchmark).
+    # on small spans Beam's per-stage overhead outweighs it (docs/results.md, Benchmark).
     analyzer_cache = (
         resolver(
             Node.ANALYZER_CACHE,

@@ -1,7 +1,7 @@
 """Kubeflow Pipelines adapter: the TFX pipeline as a KFP v2 pipeline spec for open-source KFP 2.x.
 
 TFX's own `KubeflowV2DagRunner` targets Vertex AI; its output does not run on open-source KFP
-(resolver nodes are rejected, ExampleGen's span driver never runs, see README). So the spec is
+(resolver nodes are rejected, ExampleGen's span driver never runs; docs/architecture.md, "Why not TFX's Kubeflow runner"). So the spec is
 built with the kfp SDK and compiled by kfp's compiler, with one container task per TFX node:
 
     compile-ir   `openct compile-ir` with the run's parameters -> the TFX IR (an artifact)
@@ -9,9 +9,9 @@ built with the kfp SDK and compiled by kfp's compiler, with one container task p
                  order, each reading the IR, writing an HTML view; the run id is a task input
                  set from `{{$.pipeline_job_uuid}}`, which KFP's driver resolves to the run's id
 
-Every node task runs TFX's portable launcher for one node (pipelines.runners.step), the code path
-of the local runner, against Kubeflow's ML Metadata service: resolvers, `{SPAN}` resolution, TFX
-caching and lineage behave as in local runs. KFP-level caching is off (TFX caches). The IR is
+Every node task runs TFX's portable launcher for one node (pipelines.runners.launcher), the
+code path of the local runner, against Kubeflow's ML Metadata service: resolvers, `{SPAN}`
+resolution, TFX caching and lineage behave as in local runs. KFP-level caching is off (TFX caches). The IR is
 compiled once per run, inside the run, because TFX runtime parameters cannot reach the resolver
 window or the Evaluator's thresholds; the run's parameters are therefore `openct` config flags.
 """
