@@ -136,88 +136,33 @@ def weather_csv(path: Path, years: int = 4) -> None:
             day += dt.timedelta(days=1)
 
 
-def test_your_own_csv_in_three_commands(tmp_path, capsys, capfd):
+def test_your_own_csv_in_three_commands(tmp_path, capfd):
     """README's "Your own CSV", as a new user runs it: a dated CSV with a categorical label goes
     from `openct data draft` to a pushed model by `openct local run`; the data root keeps its
     span layout, so a later command without --span-months adds no second set of spans."""
     from pipelines import cli
 
-    source = tmp_path / "weather.csv"
+    source, spec, data = tmp_path / "weather.csv", str(tmp_path / "weather.json"), tmp_path / "weather" / "data"
     weather_csv(source)
-    data = tmp_path / "weather" / "data"
-    assert (
-        cli.main(
-            [
-                "data",
-                "draft",
-                str(source),
-                "--time-column",
-                "DATE",
-                "--time-format",
-                "%Y/%m/%d",
-                "--label",
-                "weather==rain",
-                "--span-months",
-                "6",
-                "--data-root",
-                str(data),
-            ]
-        )
-        == 0
-    )
-    out = capsys.readouterr().out
+
+    def span_dirs() -> list[str]:
+        return sorted(p.parent.name for p in data.glob("span-*/data.csv"))
+
+    draft = ["data", "draft", str(source), "--time-column", "DATE", "--time-format", "%Y/%m/%d"]
+    assert cli.main([*draft, "--label", "weather==rain", "--span-months", "6", "--data-root", str(data)]) == 0
+    out = capfd.readouterr().out
     assert "precipitation  numeric" in out and "station        categorical" in out and "DATE" in out
-    spans = sorted(p.parent.name for p in data.glob("span-*/data.csv"))
-    assert len(spans) == 8  # 4 years of 6-month spans
+    assert len(span_dirs()) == 8  # 4 years of 6-month spans
+    cut = span_dirs()
     next_command = [line for line in out.splitlines() if line.startswith("next: openct ")][0].split()[2:]
     # README's old trap: `data schema` without --span-months must not cut a second set of spans
-    assert (
-        cli.main(
-            [
-                "data",
-                "schema",
-                "--dataset",
-                str(tmp_path / "weather.json"),
-                "--data-root",
-                str(data),
-                "--output",
-                str(tmp_path / "candidate.pbtxt"),
-            ]
-        )
-        == 0
-    )
-    assert sorted(p.parent.name for p in data.glob("span-*/data.csv")) == spans
-    assert (
-        cli.main(
-            [
-                "data",
-                "spans",
-                "--dataset",
-                str(tmp_path / "weather.json"),
-                "--data-root",
-                str(data),
-                "--span-months",
-                "3",
-            ]
-        )
-        == cli.EXIT_FAILED
-    )
+    schema = ["data", "schema", "--dataset", spec, "--data-root", str(data), "--output", str(tmp_path / "c.pbtxt")]
+    assert cli.main(schema) == 0 and span_dirs() == cut
+    spans = ["data", "spans", "--dataset", spec, "--data-root", str(data), "--span-months", "3"]
+    assert cli.main(spans) == cli.EXIT_FAILED and span_dirs() == cut
     assert "span_months=3 (recorded: 6)" in capfd.readouterr().err
-    assert sorted(p.parent.name for p in data.glob("span-*/data.csv")) == spans
-    assert (
-        cli.main(
-            [
-                *next_command,
-                "--window-spans",
-                "3",
-                "--train-steps",
-                "300",
-                "--summary-json",
-                str(tmp_path / "summary.json"),
-            ]
-        )
-        == 0
-    )
+    run = [*next_command, "--window-spans", "3", "--train-steps", "300"]
+    assert cli.main([*run, "--summary-json", str(tmp_path / "summary.json")]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "pushed" and summary["spans"] == [6, 7, 8]
     assert summary["metrics"]["candidate"]["auc"] > 0.7  # rain follows precipitation
