@@ -14,6 +14,9 @@ PIPELINE_ROOT ?=
 SERVING_DIR ?=
 RUN_ARGS ?=
 PYTEST_ARGS ?=
+# `make test LINT=no`: the tests without the lint step (CI steps after a `make lint` step)
+LINT ?= yes
+LINT_FIRST := $(if $(filter no,$(LINT)),,lint)
 override FLAGS := $(if $(DATA_ROOT),--data-root $(abspath $(DATA_ROOT))) \
 	$(if $(PIPELINE_ROOT),--pipeline-root $(abspath $(PIPELINE_ROOT))) \
 	$(if $(SERVING_DIR),--serving-dir $(abspath $(SERVING_DIR)))
@@ -75,7 +78,7 @@ spans: ## Cut the dataset into time spans under DATA_ROOT (never rewrites a span
 schema: ## Infer a candidate schema from the spans for review (never touches the curated one)
 	@$(OPENCT) data schema $(DATA_FLAG) $(if $(PIPELINE_ROOT),--pipeline-root $(abspath $(PIPELINE_ROOT))) $(RUN_ARGS)
 
-test: lint ## Lint, then all tests: unit and end-to-end (the command CI runs)
+test: $(LINT_FIRST) ## Lint, then all tests: unit and end-to-end (the command CI runs)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: ## Style and structure: ruff (lint, format), mypy, import contracts (pyproject.toml)
@@ -90,12 +93,12 @@ format: ## Apply ruff's fixes and formatting
 	@$(ENV) ruff format --quiet
 
 docs: ## Regenerate docs/configuration.md from the configuration object
-	@$(PY) -m pipelines.cli.docs > docs/configuration.md && echo "wrote docs/configuration.md"
+	@$(PY) -m pipelines.cli.docs > build/configuration.md.tmp && mkdir -p docs && mv build/configuration.md.tmp docs/configuration.md && echo "wrote docs/configuration.md"
 
 test-cluster: ## Tests marked cluster: the spec in the pipeline image, as pods on kind, on KFP at KFP_HOST
 	@OPENCT_BIND="$(OPENCT_BIND) $(HOME)/.kube" $(PY) -m pytest -m cluster -s -rs $(PYTEST_ARGS)
 
-test-unit: lint ## Lint, then the unit tests only (no end-to-end pipeline runs)
+test-unit: $(LINT_FIRST) ## Lint, then the unit tests only (no end-to-end pipeline runs)
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 replay: ## Replay the taxi spans one at a time with trigger (a corrupted and a drifted span); timeline PNG

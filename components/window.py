@@ -21,7 +21,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.dsl.components.common import resolver
 
-from components.artifacts import span_of
+from components.artifacts import int_prop, span_of
 
 # Custom properties TFX's Evaluator sets on ModelBlessing (tfx.components.evaluator.constants).
 BLESSED = "blessed"
@@ -43,7 +43,7 @@ def _outputs(input_dict: dict[str, list[types.Artifact]], **selected: list[types
 
 def validated_window(input_dict: dict[str, list[types.Artifact]], num_spans: int) -> list[types.Artifact]:
     """The latest `num_spans` spans whose Examples have a ValidatedSpan record, by span."""
-    passed = {r.get_int_custom_property("examples_id") for r in input_dict["validated"]}
+    passed = {int_prop(r, "examples_id") for r in input_dict["validated"]}
     valid = latest_per_span(a for a in input_dict["examples"] if a.id in passed)
     return [valid[s] for s in sorted(valid)[-num_spans:]]
 
@@ -99,9 +99,7 @@ class LatestBlessedModelOtherWindow(ValidatedSpanWindow):
     ) -> dict[str, list[types.Artifact]]:
         window_ids = {a.id for a in validated_window(input_dict, self.num_spans)}
         blessings = {
-            b.get_int_custom_property(CURRENT_MODEL_ID): b
-            for b in input_dict["model_blessing"]
-            if b.get_int_custom_property(BLESSED) == 1
+            int_prop(b, CURRENT_MODEL_ID): b for b in input_dict["model_blessing"] if int_prop(b, BLESSED) == 1
         }
         for model in sorted(input_dict["model"], key=lambda a: a.id, reverse=True):
             if model.id in blessings and _trained_elsewhere(store, model, window_ids):

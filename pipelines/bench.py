@@ -29,6 +29,7 @@ import psutil
 
 from pipelines.config import BUILD_DIR, REPO_ROOT
 from pipelines.data.dataset import CHICAGO_TAXI
+from pipelines.data.spans import cut_spans, span_path
 
 STOCK_DIR = "examples/chicago_taxi_pipeline"
 STOCK_PIPELINE = "chicago_taxi_native_keras"
@@ -116,7 +117,7 @@ def run_ours(work: Path, logs: Path, name: str, store: str, *extra: str) -> dict
 
 def add_next_quarter(data_root: Path) -> None:
     """span-17: span 16's rows, 92 days later (see module docstring)."""
-    with open(data_root / "span-16" / "data.csv", newline="") as f:
+    with open(span_path(data_root, 16), newline="") as f:
         rows = list(csv.reader(f))
     ts = rows[0].index(CHICAGO_TAXI.timestamp_column)
     staging = data_root / ".span-17"
@@ -130,7 +131,6 @@ def add_next_quarter(data_root: Path) -> None:
 
 
 def main() -> int:
-    from pipelines.data.spans import cut_spans
 
     logs = BUILD_DIR / "bench"
     shutil.rmtree(logs, ignore_errors=True)

@@ -25,9 +25,9 @@ def small_taxi_csv(path: Path, every: int = 3) -> None:
 def log_span(config: PipelineConfig, span: int, version: int, **overrides: str) -> None:
     """Logs a span's rows as the requests `openct serving predict` would have sent to `version`."""
     from pipelines import serving
-    from pipelines.data.spans import read_rows
+    from pipelines.data.spans import read_rows, span_path
 
-    header, rows = read_rows(Path(config.data_root) / f"span-{span}" / "data.csv")
+    header, rows = read_rows(span_path(config.data_root, span))
     types = serving.feature_types(config.spec)
     examples = [
         serving.example_bytes({**dict(zip(header, r, strict=True)), **overrides}, config.spec, types) for _, r in rows

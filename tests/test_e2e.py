@@ -22,7 +22,7 @@ from pipelines import cli, lineage, serving
 from pipelines.config import REPO_ROOT, PipelineConfig
 from pipelines.ct import triggers
 from pipelines.data.dataset import CHICAGO_TAXI
-from pipelines.data.spans import cut_spans
+from pipelines.data.spans import cut_spans, span_path
 from pipelines.reports.summary import RunSummary
 from pipelines.runners.local import run_local
 from tests.taxi_sample import small_taxi_csv
@@ -40,7 +40,7 @@ def write_span(data_root: Path, number: int, header: list[str], rows: list[list[
 
 
 def read_span(data_root: Path, number: int) -> tuple[list[str], list[list[str]]]:
-    with open(data_root / f"span-{number}" / "data.csv", newline="") as f:
+    with open(span_path(data_root, number), newline="") as f:
         rows = list(csv.reader(f))
     return rows[0], rows[1:]
 

@@ -11,15 +11,17 @@ Each command shows only the settings it reads (`openct <group> <command> --help`
 also come from the environment (OPENCT_<NAME>). One error policy: a problem the user can fix
 (a missing file, a bad value, an unreachable service) is one `error:` line and exit 1; a usage
 error exits 2; `local run` and `ct trigger` exit 3 when the data validation gate stopped the run.
-Library output (TensorFlow, Beam, absl) goes to a log file under <pipeline_root>/../logs, shown
-when a command fails; --verbose puts it on the terminal instead.
+Library output (TensorFlow, Beam, absl) goes to a log file under <pipeline_root>/../logs
+(OPENCT_LOG_DIR overrides; `-` keeps it on stderr, quieted), shown when a command fails;
+--verbose puts it on the terminal instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ EXIT_USER_ERROR = -1  # internal: a one-line error (exit 1) whose log tail would
 # What the user can fix: one line, no traceback (the traceback goes to the library log).
 USER_ERRORS = (LookupError, OSError, ValueError, TimeoutError)
 TASKS = ("compile-ir", "step")  # orchestrator tasks: output stays on the pod's stderr
+LOG_DIR_ENV = "OPENCT_LOG_DIR"  # where library logs go; "-": stay on stderr
 
 Command = Callable[[Any, argparse.Namespace], int]
 
@@ -77,37 +80,49 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         console.error(f"error: {exc}")
         return EXIT_USAGE
+    log_dir = _log_dir(config)
     if args.verbose:
         console.verbose_logging()
-    if args.verbose or args.command in TASKS:
-        return _run(args, config, log=None)
-    log = _log_path(config, args.command)
-    with console.library_output_to(log):
-        code = _run(args, config, log)
+    elif args.command in TASKS or log_dir is None:
+        console.quiet_libraries()
+    if args.verbose or args.command in TASKS or log_dir is None:
+        return _run(args, config)
+    log = console.log_path(log_dir, args.command)
+    try:
+        with console.library_output_to(log):
+            code = _run(args, config)
+    except BaseException:  # a bug or Ctrl-C: the traceback follows; say where the library output is
+        console.show_log_tail(log)
+        raise
     if code not in (0, EXIT_USER_ERROR):
         console.show_log_tail(log)  # a failed run: the cause is usually at the end of the log
     return EXIT_FAILED if code == EXIT_USER_ERROR else code
 
 
-def _run(args: argparse.Namespace, config: Any, log: Path | None) -> int:
+def _run(args: argparse.Namespace, config: Any) -> int:
     try:
         return args.fn(config, args)
     except USER_ERRORS as exc:
-        console.error(f"error: {exc}")
-        if log is not None:
-            console.log_exception(exc)
-            console.error(f"  (details in {log})")
+        kind = f"{type(exc).__name__}: " if isinstance(exc, (KeyError, IndexError)) else ""  # usually bugs
+        console.error(f"error: {kind}{exc}")
+        console.log_exception(exc)  # into the log, or on stderr when there is none: never lost
+        if console.has_log():
+            console.error(f"  (details in {console.current_log()})")
             return EXIT_USER_ERROR
         return EXIT_FAILED
 
 
-def _log_path(config: Any, command: str) -> Path:
-    """<pipeline_root>/../logs/<time>-<command>.log (build/logs by default); a temporary directory
-    when the pipeline root is a bucket."""
-    import tempfile
-
-    root = Path(config.pipeline_root).parent if "://" not in config.pipeline_root else Path(tempfile.gettempdir())
-    return root / "logs" / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{command}.log"
+def _log_dir(config: Any) -> Path | None:
+    """OPENCT_LOG_DIR, else <pipeline_root>/../logs (build/logs by default); `-` keeps library
+    output on stderr, quieted (the trigger CronJob: its output is the pod's log)."""
+    chosen = os.environ.get(LOG_DIR_ENV, "")
+    if chosen == "-":
+        return None
+    if chosen:
+        return Path(chosen)
+    if "://" in config.pipeline_root:
+        return Path(tempfile.gettempdir()) / "openct-logs"
+    return Path(config.pipeline_root).parent / "logs"
 
 
 if __name__ == "__main__":

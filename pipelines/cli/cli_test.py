@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -105,3 +107,31 @@ def test_help_does_not_import_tensorflow():
     program = "import sys; from pipelines import cli; cli.build_parser(); print('tensorflow' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", program], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_an_unwritable_log_directory_never_stops_a_command(tmp_path):
+    assert console.log_path(tmp_path / "logs", "run").parent == tmp_path / "logs"
+    fallback = console.log_path(Path("/proc/nope/logs"), "history")  # cannot be created, even by root
+    assert fallback.parent.name == "openct-logs" and fallback.parent.is_dir()
+
+
+def test_without_a_log_file_the_traceback_stays_on_stderr(tmp_path, monkeypatch, capfd):
+    """OPENCT_LOG_DIR=- (the trigger CronJob): library output and tracebacks stay in the pod's log."""
+    monkeypatch.setenv("OPENCT_LOG_DIR", "-")
+    assert cli.main(["ct", "history", "--pipeline-root", str(tmp_path / "pipeline")]) == cli.EXIT_FAILED
+    err = capfd.readouterr().err
+    assert err.startswith("error: no ML Metadata store") and "Traceback" in err and "FileNotFoundError" in err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_logs_are_pruned_and_nesting_is_refused(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for n in range(console.KEEP_LOGS + 5):
+        (logs / f"old-{n:02d}.log").write_text("x")
+    with console.library_output_to(logs / "new.log"):
+        with pytest.raises(RuntimeError, match="already redirected"), console.library_output_to(logs / "inner.log"):
+            pass
+        os.write(2, b"x\n")  # descriptor 2: into new.log, which is kept
+    kept = sorted(p.name for p in logs.glob("*.log"))
+    assert len(kept) == console.KEEP_LOGS and "new.log" in kept and "old-00.log" not in kept

@@ -10,9 +10,12 @@ our own error lines (`error`). When a command fails, the log's tail is shown (`s
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import faulthandler
 import logging
 import os
 import sys
+import tempfile
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -23,6 +26,7 @@ if TYPE_CHECKING:  # the launcher imports TFX: not at start-up of every command
     from pipelines.runners.launcher import NodeResult
 
 LIBRARY_LOGGERS = ("apache_beam", "tensorflow", "absl", "tensorflow_transform", "tfx", "ml_metadata")
+KEEP_LOGS = 20  # library logs kept per directory (the newest); older ones are deleted
 _terminal: TextIO | None = None  # the real stderr while library output goes to a log file
 _log: TextIO | None = None  # the library log while it is open
 
@@ -33,10 +37,22 @@ def error(message: str) -> None:
 
 
 def log_exception(exc: BaseException) -> None:
-    """The traceback of an error reported in one line, for whoever reads the log."""
+    """The traceback of an error reported in one line: into the library log when there is one,
+    else on stderr (a pod's log), so that it is never lost."""
+    text = "".join(traceback.format_exception(exc))
     if _log is not None:
-        _log.write("".join(traceback.format_exception(exc)))
+        _log.write(text)
         _log.flush()
+    else:
+        sys.stderr.write(text)
+
+
+def has_log() -> bool:
+    return _log is not None
+
+
+def current_log() -> str:
+    return _log.name if _log is not None else ""
 
 
 def verbose_logging() -> None:
@@ -44,44 +60,85 @@ def verbose_logging() -> None:
     logging.basicConfig(level=logging.INFO)
 
 
+def quiet_libraries() -> None:
+    """Where library output stays on stderr (orchestrator tasks, OPENCT_LOG_DIR=-): errors only,
+    as before the log file existed. TensorFlow, Beam and absl log thousands of INFO lines a run."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+
+def log_path(directory: Path, command: str) -> Path:
+    """<directory>/<time>-<pid>-<command>.log; a temporary directory when `directory` cannot be
+    written (a read-only tree, a bucket path), so that logging never stops a command."""
+    name = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}-{command}.log"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if os.access(directory, os.W_OK):
+            return directory / name
+    except OSError:
+        pass
+    fallback = Path(tempfile.gettempdir()) / "openct-logs"
+    fallback.mkdir(parents=True, exist_ok=True)
+    return fallback / name
+
+
+def _prune(directory: Path, keep: int = KEEP_LOGS) -> None:
+    logs = sorted(directory.glob("*.log"), key=lambda p: p.stat().st_mtime)
+    for old in logs[:-keep]:
+        old.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def library_output_to(log_path: Path) -> Iterator[Path]:
-    """Sends descriptor 2, Python logging and warnings to `log_path` (created; removed on exit if
-    nothing was written). TensorFlow's C++ log level is left at warnings: they are in the file."""
+    """Sends descriptor 2, Python logging and warnings to `log_path` (removed on exit if nothing
+    was written; the directory keeps the newest KEEP_LOGS logs). A hard crash (a C++ abort, a
+    fatal Python error) is reported on the terminal by faulthandler, with the log's path."""
     global _terminal, _log
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    if _terminal is not None:
+        raise RuntimeError("library output is already redirected")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # C++ INFO lines only; warnings and errors kept
     sys.stdout.flush()
     sys.stderr.flush()
-    saved_fd = os.dup(2)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 - closed in finally
-    os.dup2(log.fileno(), 2)
-    _terminal = os.fdopen(os.dup(saved_fd), "w", buffering=1)
-    _log = log
+    saved_fd = os.dup(2)
     root = logging.getLogger()
     handler = logging.StreamHandler(log)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    for name in LIBRARY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    from absl import logging as absl_logging  # absl's handler writes to sys.stderr: descriptor 2
+    try:
+        os.dup2(log.fileno(), 2)
+        _terminal = os.fdopen(os.dup(saved_fd), "w", buffering=1)
+        _log = log
+        faulthandler.enable(_terminal)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        for name in LIBRARY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        from absl import logging as absl_logging  # absl's handler writes to sys.stderr: descriptor 2
 
-    absl_logging.set_verbosity(absl_logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        warnings.showwarning = _to_log(log)
-        try:
+        absl_logging.set_verbosity(absl_logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _to_log(log)
             yield log_path
-        finally:
-            sys.stderr.flush()
-            root.removeHandler(handler)
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
+    finally:
+        sys.stderr.flush()
+        root.removeHandler(handler)
+        if faulthandler.is_enabled():
+            faulthandler.disable()
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
+        if _terminal is not None:
             _terminal.close()
-            _terminal = _log = None
-            log.close()
-            if log_path.stat().st_size == 0:
-                log_path.unlink()
+        _terminal = _log = None
+        log.close()
+        if log_path.stat().st_size == 0:
+            log_path.unlink()
+        _prune(log_path.parent)
 
 
 def _to_log(log: TextIO):

@@ -18,7 +18,7 @@ def register(commands: Any) -> None:
         "run",
         cmd_run,
         "cut missing spans, run the pipeline locally, print a summary "
-        "(exit 0 pushed / not blessed / unchanged, 1 failed, 3 stopped by the data gate)",
+        "(exit 0 pushed / not-blessed / unchanged, 1 failed, 3 stopped by the data gate)",
     )
     p.add_argument("--no-prepare", action="store_true", help="do not cut missing spans first")
     p.add_argument("--summary-json", default=None, help="also write the run summary as JSON here")

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from pipelines.cli import EXIT_BLOCKED, EXIT_FAILED, console
+from pipelines.names import NodeStatus
 
 
 def register(commands: Any) -> None:
@@ -52,7 +53,7 @@ def cmd_step(config: Any, args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - reported as a failed step with its cause
         gate = find_validation_error(exc)
         if args.view:
-            views.write_view(args.view, args.node, "failed", time.monotonic() - started, {}, exc)
+            views.write_view(args.view, args.node, NodeStatus.FAILED, time.monotonic() - started, {}, exc)
         console.error(f"step {args.node}: failed after {time.monotonic() - started:.1f} s: {gate or exc}")
         return EXIT_BLOCKED if gate else EXIT_FAILED
     if args.view:

@@ -20,6 +20,7 @@ from pipelines import lineage, serving
 from pipelines.config import PipelineConfig
 from pipelines.ct import triggers
 from pipelines.data.spans import cut_dataset_spans, plan_spans, span_months_of, span_path
+from pipelines.names import Outcome
 
 
 @dataclasses.dataclass
@@ -109,7 +110,7 @@ def replay(
             )
         )
         report(
-            f"replay: span {span}: {outcome}{f' ({why})' if why and not outcome.startswith('pushed') else ''} "
+            f"replay: span {span}: {outcome}{f' ({why})' if why and not outcome.startswith(Outcome.PUSHED) else ''} "
             f"in {timeline[-1].seconds:.0f} s; serving "
             f"{'v' + str(timeline[-1].serving_version) if timeline[-1].serving_version else 'nothing'}"
         )
@@ -160,10 +161,10 @@ def plot(timeline: list[Arrival], path: Path, config: PipelineConfig) -> None:
     )
     auc_ax.axhline(config.min_auc, color="grey", linestyle="--", linewidth=1, label=f"min AUC {config.min_auc}")
     for a in timeline:
-        if a.outcome.startswith("pushed"):
+        if a.outcome.startswith(Outcome.PUSHED):
             auc_ax.axvline(a.span, color="green", alpha=0.4)
             auc_ax.annotate(a.outcome.split()[-1], (a.span, 1.0), color="green", ha="center", va="bottom", fontsize=8)
-        elif a.outcome == "blocked":
+        elif a.outcome == Outcome.BLOCKED:
             auc_ax.plot([a.span], [0.98], "x", color="red", markersize=10, label="blocked at the gate")
         if a.injected:
             auc_ax.annotate(a.injected, (a.span + 0.25, 0.6), color="red", ha="left", fontsize=8, rotation=90)

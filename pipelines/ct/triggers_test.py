@@ -9,6 +9,7 @@ import pytest
 
 from pipelines.config import PipelineConfig
 from pipelines.ct import monitoring, triggers
+from pipelines.data.spans import span_path
 from tests.taxi_sample import log_span
 
 
@@ -21,7 +22,7 @@ def _config(tmp_path: Path) -> PipelineConfig:
 
 
 def _span(config: PipelineConfig, n: int, text: str = "tips,company\n1.0,Acme\n") -> Path:
-    path = Path(config.data_root) / f"span-{n}" / "data.csv"
+    path = span_path(config.data_root, n)
     path.parent.mkdir(parents=True)
     path.write_text(text)
     return path

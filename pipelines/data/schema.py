@@ -13,7 +13,7 @@ from pathlib import Path
 import tensorflow_data_validation as tfdv
 
 from pipelines.data.dataset import DatasetSpec
-from pipelines.data.spans import SPAN_FILE
+from pipelines.data.spans import SPAN_PATTERN
 
 
 def infer_schema(data_root: str):
@@ -23,7 +23,7 @@ def infer_schema(data_root: str):
     with no values. So a column that is not always filled gets `value_count.min = 0`, or the
     validator would report "fewer values than expected" on every span with an empty cell.
     """
-    pattern = str(Path(data_root) / "span-*" / SPAN_FILE)
+    pattern = str(Path(data_root) / SPAN_PATTERN.replace("{SPAN}", "*"))
     stats = tfdv.generate_statistics_from_csv(data_location=pattern)
     schema = tfdv.infer_schema(stats)
     for feature in schema.feature:

@@ -19,7 +19,7 @@ from tfx.dsl.io import fileio
 
 from components.artifacts import has_prop, int_prop, str_prop
 from components.gate import find_validation_error
-from pipelines.names import Node
+from pipelines.names import Node, NodeStatus
 from pipelines.pipeline.evaluation import SHOWN_METRICS, read_evaluation
 
 Artifact = Any  # an ML Metadata Artifact proto (metadata_store_pb2.Artifact)
@@ -64,7 +64,7 @@ def node_page(
     node_id: str, status: str, seconds: float, outputs: dict[str, list[Artifact]], error: BaseException | None = None
 ) -> str:
     """The page of one node: status, outputs, and the node's own view (statistics, anomalies...)."""
-    klass = "bad" if status == "failed" else "good"
+    klass = "bad" if status == NodeStatus.FAILED else "good"
     sections = [f"<p>status: <b class='{klass}'>{html.escape(status)}</b> in {seconds:.1f} s</p>"]
     if error is not None:
         sections.append(f"<pre class='bad'>{html.escape(str(error))}</pre>")

@@ -26,6 +26,7 @@ from typing import Any
 from kfp import compiler, dsl, kubernetes
 
 from pipelines.config import REPO_ROOT, PipelineConfig
+from pipelines.names import Node
 
 PYTHON = ["python3", "-m", "pipelines.cli"]  # the image's venv python; the same locally
 # Run parameters shown in the KFP UI run form; each is the `openct` config field of that name.
@@ -60,12 +61,12 @@ COMPILE_TIME = (
 # waits for Transform, Evaluator for Trainer), so the peak request is one heavy task or three
 # small ones. Memory requests cover what a task process really holds: importing TFX alone is
 # about 1.2 GB resident, so no task gets less than a 2 GiB limit.
-RESOURCES = {
-    "CsvExampleGen": ("250m", "1Gi", "3Gi"),
-    "StatisticsGen": ("250m", "1Gi", "3Gi"),
-    "Transform": ("500m", "1536Mi", "6Gi"),
-    "Trainer": ("500m", "1536Mi", "6Gi"),
-    "Evaluator": ("500m", "1536Mi", "6Gi"),
+RESOURCES: dict[str, tuple[str, str, str]] = {
+    Node.EXAMPLE_GEN: ("250m", "1Gi", "3Gi"),
+    Node.STATISTICS_GEN: ("250m", "1Gi", "3Gi"),
+    Node.TRANSFORM: ("500m", "1536Mi", "6Gi"),
+    Node.TRAINER: ("500m", "1536Mi", "6Gi"),
+    Node.EVALUATOR: ("500m", "1536Mi", "6Gi"),
 }
 SMALL = ("100m", "1Gi", "2Gi")  # compile-ir, resolvers, the gate, ImportSchemaGen, Pusher
 
@@ -260,7 +261,7 @@ def build_pipeline(config: PipelineConfig, target: KfpTarget):
             task.set_display_name(node_id)
             for up in upstream:
                 task.after(tasks[up])
-            configure(task, RESOURCES.get(node_id, SMALL), models=node_id == "Pusher")
+            configure(task, RESOURCES.get(node_id, SMALL), models=node_id == Node.PUSHER)
             tasks[node_id] = task
 
     return kfp_pipeline
