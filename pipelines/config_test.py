@@ -29,7 +29,8 @@ def test_env_then_cli_precedence():
     [
         ({"OPENCT_WINDOW_SPANS": "many"}, "OPENCT_WINDOW_SPANS='many' is not a valid int"),
         ({"OPENCT_WARM_START": "maybe"}, "OPENCT_WARM_START='maybe' is not a valid bool"),
-        ({"OPENCT_WINDOW_SPANS": "0"}, "window_spans and span_months must be >= 1"),
+        ({"OPENCT_WINDOW_SPANS": "0"}, "window_spans must be >= 1 and span_months >= 0"),
+        ({"OPENCT_SPAN_MONTHS": "-1"}, "window_spans must be >= 1 and span_months >= 0"),  # 0: as recorded
         ({"OPENCT_HIDDEN_UNITS": "8,x"}, "hidden_units must be comma-separated integers"),
     ],
 )
