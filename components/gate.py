@@ -69,6 +69,11 @@ def list_anomalies(by_split: dict[str, anomalies_pb2.Anomalies]) -> list[Anomaly
     found: list[Anomaly] = []
     for split in sorted(by_split):
         result = by_split[split]
+        if result.data_missing:
+            # TFDV skips every check of a split without rows and sets only `data_missing`
+            # (data-validation v1.21.0, feature_statistics_validator.cc:128-130): without this, a
+            # span with a header and no rows would pass and enter the training window.
+            found.append(Anomaly(split, "(dataset)", "NO_ROWS", "0 examples; a span needs at least 1"))
         for feature in sorted(result.anomaly_info):
             info = result.anomaly_info[feature]
             kinds = [anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason] or ["UNKNOWN"]

@@ -21,6 +21,14 @@ def test_clean_data_passes():
     assert list_anomalies({"train": anomalies_pb2.Anomalies(), "eval": anomalies_pb2.Anomalies()}) == []
 
 
+def test_a_split_without_rows_is_an_anomaly():
+    """TFDV reports an empty split only as `data_missing`, with no anomaly entries."""
+    empty = anomalies_pb2.Anomalies(data_missing=True)
+    found = list_anomalies({"train": empty, "eval": anomalies_pb2.Anomalies()})
+    assert [(a.split, a.feature, a.kind) for a in found] == [("train", "(dataset)", "NO_ROWS")]
+    assert "0 examples" in str(found[0])
+
+
 def test_every_anomaly_of_every_split_is_listed_in_order():
     found = list_anomalies(
         {

@@ -22,7 +22,7 @@ from pipelines import cli, lineage, serving
 from pipelines.config import REPO_ROOT, PipelineConfig
 from pipelines.ct import triggers
 from pipelines.data.dataset import CHICAGO_TAXI
-from pipelines.data.spans import cut_spans, span_path
+from pipelines.data.spans import cut_spans, existing_spans, span_path
 from pipelines.reports.summary import RunSummary
 from pipelines.runners.local import run_local
 from tests.taxi_sample import small_taxi_csv
@@ -182,7 +182,11 @@ def _bad_spans(world):
         col = header.index("payment_type")
         return header, [r[:col] + ["Bitcoin"] + r[col + 1 :] if i % 7 == 0 else r for i, r in enumerate(rows)]
 
+    def no_rows():  # a header and nothing else: TFDV validates nothing and sets only data_missing
+        return header, []
+
     return [
+        ("no rows", no_rows, "(dataset)"),
         ("missing column", missing_column, "payment_type"),
         ("string in a numeric column", string_in_numeric, "fare"),
         ("out-of-domain category", out_of_domain, "payment_type"),
@@ -235,7 +239,7 @@ def test_5_worse_model_is_not_blessed_and_not_pushed(world):
     served = world.versions()
     before = tree_digest(world.serving)
     header, rows = read_span(world.data, 3)
-    write_span(world.data, 8, header, rows)  # a good new span: the window changes
+    write_span(world.data, max(existing_spans(world.data)) + 1, header, rows)  # a good new span: the window changes
     crippled = world.config.replace(train_steps=1, learning_rate=1e-7, warm_start=False)
     summary = run_local(crippled)
     assert summary.status == "not-blessed", summary.format()
