@@ -9,23 +9,22 @@ resolver (components.window) trains only on spans that have such a record.
 
 # No `from __future__ import annotations` here: @component reads the real annotations.
 import dataclasses
+import json
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
-from tfx.types import artifact, artifact_utils, standard_artifacts
+from tfx.types import artifact_utils, standard_artifacts
 
 from components.artifacts import span_of
+from components.checks import Check
+from components.data_checks import PROFILE, DataCheckResults, ValidatedSpan, read_results
 
 ANOMALIES_FILE = "SchemaDiff.pb"
-
-
-class ValidatedSpan(artifact.Artifact):
-    """Record that one Examples artifact (one span) passed data validation."""
-
-    TYPE_NAME = "openct.ValidatedSpan"
+CHECKS_SPLIT = "span"  # data checks judge the whole span (every split)
+__all__ = ["ValidatedSpan", "ValidationGate", "DataValidationError", "Anomaly", "list_anomalies"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +102,16 @@ def list_anomalies(by_split: dict[str, anomalies_pb2.Anomalies]) -> list[Anomaly
     return found
 
 
+def check_anomalies(results: dict) -> list[Anomaly]:
+    """The failed span-vs-history checks (components.data_checks) as anomalies: the class is the
+    kind, the description has the measured value and the threshold."""
+    return [
+        Anomaly(CHECKS_SPLIT, c.feature, c.cls.upper(), c.describe())
+        for c in map(Check.from_dict, results.get("checks", []))
+        if not c.passed
+    ]
+
+
 def read_anomalies(uri: str, split_names: list[str]) -> dict[str, anomalies_pb2.Anomalies]:
     by_split = {}
     for split in split_names:
@@ -119,13 +128,20 @@ def ValidationGate(  # noqa: N802 - TFX components are classes by convention
     examples: InputArtifact[standard_artifacts.Examples],
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     validated: OutputArtifact[ValidatedSpan],
+    checks: InputArtifact[DataCheckResults] = None,
 ) -> None:
-    """Fails on any anomaly; otherwise records that `examples` passed validation."""
+    """Fails on any anomaly or failed data check; otherwise records that `examples` passed
+    validation, with the span's profile (the history of the spans after it)."""
     splits = artifact_utils.decode_split_names(anomalies.split_names)
     found = list_anomalies(read_anomalies(anomalies.uri, splits))
+    results = read_results(checks.uri) if checks is not None else {}
+    found += check_anomalies(results)
     span = span_of(examples)
     if found:
-        raise DataValidationError(span, found, anomalies.uri)
+        where = anomalies.uri + (f" and {checks.uri}" if checks is not None else "")
+        raise DataValidationError(span, found, where)
     validated.set_int_custom_property("examples_id", examples.id)
     validated.set_int_custom_property("span", span)
+    if results:
+        validated.set_string_custom_property(PROFILE, json.dumps(results["profile"], separators=(",", ":")))
     print(f"    gate: span {span} passed validation ({', '.join(splits)})", flush=True)

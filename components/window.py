@@ -64,6 +64,48 @@ class ValidatedSpanWindow(resolver.ResolverStrategy):
         return _outputs(input_dict, examples=validated_window(input_dict, self.num_spans))
 
 
+def newest_records(records: Iterable[types.Artifact]) -> dict[int, types.Artifact]:
+    """examples_id -> the newest ValidatedSpan record for it (a re-run gate records again)."""
+    return {int_prop(r, "examples_id", 0) or 0: r for r in sorted(records, key=lambda a: a.id)}
+
+
+class ValidatedHistory(ValidatedSpanWindow):
+    """The history a new span's data checks compare it with: the ValidatedSpan records of the
+    latest `num_spans` validated spans *before* the span being judged (in a continuous-training
+    cycle, the spans the serving model was trained on).
+
+    Inputs: `examples`, `validated` (all of the pipeline's), `current` (this run's Examples, from
+    ExampleGen). Output: `validated`, ordered by span; empty for the first span. The span itself is
+    excluded, so a rerun with nothing new resolves the same records (and is a cache hit).
+    """
+
+    def resolve_artifacts(
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]]:
+        current = min((span_of(a) for a in input_dict["current"]), default=None)
+        records = newest_records(input_dict["validated"])
+        valid = latest_per_span(a for a in input_dict["examples"] if a.id in records)
+        before = [s for s in sorted(valid) if current is None or s < current][-self.num_spans :]
+        return _outputs(input_dict, validated=[records[valid[s].id] for s in before])
+
+
+class ReferenceWindow(ValidatedSpanWindow):
+    """What the Evaluator judges the candidate and the baseline on: the training window without
+    its newest span (when it has more than one), i.e. spans already vetted by an earlier run.
+
+    A newly arrived span that passes every data check can still be wrong in a way that flatters a
+    model trained on it (labels corrupted consistently with the features); evaluated on itself,
+    it would vote for that model. Excluded, it can only lower the candidate's metrics on the older
+    spans, never raise them. Inputs and output as ValidatedSpanWindow.
+    """
+
+    def resolve_artifacts(
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]]:
+        window = validated_window(input_dict, self.num_spans)
+        return _outputs(input_dict, examples=window[:-1] if len(window) > 1 else window)
+
+
 def producer_inputs(store: mlmd.MetadataStore, artifact_id: int, input_key: str) -> set[int]:
     """Ids of the `input_key` artifacts consumed by the execution that produced `artifact_id`."""
     outputs = [

@@ -106,12 +106,24 @@ class PipelineConfig:
     def training_config(self) -> dict[str, Any]:
         """What Transform and Trainer receive as custom_config (JSON-able)."""
         return {
-            "dataset": self.spec.to_dict(),
+            # Without the data checks' thresholds: tuning a check must not invalidate Transform's cache
+            "dataset": {k: v for k, v in self.spec.to_dict().items() if k != "checks"},
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
             "hidden_units": self.hidden_layer_sizes,
             "early_stopping_patience": self.early_stopping_patience,
             "warm_start": self.warm_start,
+        }
+
+    def data_checks_config(self) -> dict[str, Any]:
+        """What the DataChecks component receives (JSON-able): thresholds, label, columns, data root."""
+        spec = self.spec
+        return {
+            "thresholds": dataclasses.asdict(spec.checks),
+            "label": dataclasses.asdict(spec.label),
+            "scale_features": spec.scale_columns,
+            "time_column": spec.timestamp_column,
+            "data_root": self.data_root,
         }
 
     def fingerprint(self) -> str:

@@ -56,6 +56,14 @@ def node_outputs(store, execution_id: int) -> dict[str, list[metadata_store_pb2.
     return out
 
 
+def data_check_results(store) -> dict[int, dict]:
+    """span -> the newest DataChecks results of that span (checks.json: profile, every check)."""
+    from components.data_checks import DataCheckResults, read_results
+
+    found = sorted(store.get_artifacts_by_type(DataCheckResults.TYPE_NAME), key=lambda a: a.id)
+    return {span_of(a): read_results(a.uri) for a in found}
+
+
 def ingested_spans(store) -> set[int]:
     """Spans that CsvExampleGen has ingested (whether they then passed the gate or not)."""
     return {span_of(a) for a in store.get_artifacts_by_type("Examples")}

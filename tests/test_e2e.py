@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
+from components.checks import span_period
 from components.versions import served_versions
 from pipelines import cli, lineage, serving
 from pipelines.config import REPO_ROOT, PipelineConfig
@@ -157,6 +158,7 @@ def test_3_new_span_retrains_against_the_baseline(world, capsys):
     summary = world.last_summary()
     assert summary.ok, summary.format()
     assert summary.spans == [2, 3, 4] and summary.ingested == [4]
+    assert summary.eval_spans == [2, 3]  # the model gate judges on spans an earlier run vetted
     assert summary.has_baseline
     assert {"candidate", "baseline"} <= set(summary.metrics)
     assert "auc_diff" in summary.metrics["candidate"]
@@ -166,43 +168,83 @@ def test_3_new_span_retrains_against_the_baseline(world, capsys):
         assert summary.pushed_version is None and world.versions() == [1]
 
 
-def _bad_spans(world):
-    """(description, span rows maker, feature the gate must name); each becomes the newest span."""
-    header, rows = read_span(world.data, 4)
+def _bad_spans():
+    """(description, maker, feature the gate must name, kind): each maker turns a clean span's
+    rows into a bad one, which becomes the newest span. The first six break no rule of the curated
+    schema and are caught by the span-vs-history data checks; the others break the schema."""
 
-    def missing_column():
+    def column(header, rows, name, change):
+        col = header.index(name)
+        return header, [r[:col] + [change(i, r[col])] + r[col + 1 :] for i, r in enumerate(rows)]
+
+    def missing_column(header, rows):
         col = header.index("payment_type")
         return [h for i, h in enumerate(header) if i != col], [[v for i, v in enumerate(r) if i != col] for r in rows]
 
-    def string_in_numeric():
-        col = header.index("fare")
-        return header, [r[:col] + ["twelve dollars"] + r[col + 1 :] if i == 5 else r for i, r in enumerate(rows)]
+    def string_in_numeric(header, rows):
+        return column(header, rows, "fare", lambda i, v: "twelve dollars" if i == 5 else v)
 
-    def out_of_domain():
-        col = header.index("payment_type")
-        return header, [r[:col] + ["Bitcoin"] + r[col + 1 :] if i % 7 == 0 else r for i, r in enumerate(rows)]
+    def out_of_domain(header, rows):
+        return column(header, rows, "payment_type", lambda i, v: "Bitcoin" if i % 7 == 0 else v)
 
-    def no_rows():  # a header and nothing else: TFDV validates nothing and sets only data_missing
+    def no_rows(header, rows):  # a header and nothing else: TFDV validates nothing and sets only data_missing
         return header, []
 
+    def few_rows(header, rows):
+        return header, rows[:12]
+
+    def company_mostly_missing(header, rows):
+        return column(header, rows, "company", lambda i, v: v if i % 10 == 0 else "")
+
+    def exported_twice(header, rows):
+        return header, rows + rows[: len(rows) // 3]
+
+    def milliseconds(header, rows):
+        return column(header, rows, "trip_start_timestamp", lambda i, v: str(int(v) * 1000))
+
+    def label_input_zeroed(header, rows):  # the issue's case: AUC rose, evaluated on the same span
+        return column(header, rows, "tips", lambda i, v: "0")
+
+    def money_in_cents(header, rows):  # fare and tips in cents: the label (tips > 20% fare) is unchanged
+        header, rows = column(header, rows, "fare", lambda i, v: f"{float(v) * 100:.0f}" if v else v)
+        return column(header, rows, "tips", lambda i, v: f"{float(v) * 100:.0f}" if v else v)
+
     return [
-        ("no rows", no_rows, "(dataset)"),
-        ("missing column", missing_column, "payment_type"),
-        ("string in a numeric column", string_in_numeric, "fare"),
-        ("out-of-domain category", out_of_domain, "payment_type"),
+        ("a tenth of the rows", few_rows, "(dataset)", "VOLUME"),
+        ("company mostly missing", company_mostly_missing, "company", "COMPLETENESS"),
+        ("a third of the rows exported twice", exported_twice, "(dataset)", "DUPLICATION"),
+        ("timestamps in milliseconds", milliseconds, "trip_start_timestamp", "TIME"),
+        ("label input zero on every row", label_input_zeroed, "big_tipper", "LABEL"),
+        ("money in cents", money_in_cents, "fare", "SCALE"),
+        ("no rows", no_rows, "(dataset)", "NO_ROWS"),
+        ("missing column", missing_column, "payment_type", ""),
+        ("string in a numeric column", string_in_numeric, "fare", ""),
+        ("out-of-domain category", out_of_domain, "payment_type", ""),  # stays the newest span for test_4b
     ]
+
+
+def into_period(world, header: list[str], rows: list[list[str]], source: int, target: int) -> list[list[str]]:
+    """Span `source`'s rows moved into span `target`'s period (the layout's; rows past a shorter
+    period's end are dropped), so that only the corruption under test is wrong with them."""
+    layout = json.loads((world.data / "layout.json").read_text())
+    (start, _), (target_start, target_end) = span_period(layout, source), span_period(layout, target)
+    col = header.index(CHICAGO_TAXI.timestamp_column)
+    moved = [r[:col] + [str(int(r[col]) + int(target_start - start))] + r[col + 1 :] for r in rows]
+    return [r for r in moved if int(r[col]) < target_end]
 
 
 def test_4_bad_spans_stop_at_the_gate_and_serving_is_untouched(world):
     served = world.versions()
     before = tree_digest(world.serving)
     number = 5
-    for description, make, feature in _bad_spans(world):
-        header, rows = make()
+    for description, make, feature, kind in _bad_spans():
+        header, rows = read_span(world.data, 4)
+        header, rows = make(header, into_period(world, header, rows, 4, number))
         write_span(world.data, number, header, rows)
         summary = run_local(world.config)
         assert summary.status == "blocked", f"{description}: {summary.format()}"
-        assert any(f"feature '{feature}'" in a for a in summary.anomalies), (description, summary.anomalies)
+        named = f"feature '{feature}': {kind}" if kind else f"feature '{feature}'"
+        assert any(named in a for a in summary.anomalies), (description, summary.anomalies)
         assert summary.pushed_version is None
         assert world.versions() == served and tree_digest(world.serving) == before
         assert feature in (Path(summary.views_dir) / "ValidationGate.html").read_text()

@@ -63,6 +63,12 @@ def test_replay_with_a_corrupted_and_a_drifted_span(tmp_path):
         pushed = [m for m in lineage.models(store) if m.pushed_version]
     assert pushed and all(m.metrics["auc"] >= config.min_auc for m in pushed)
 
-    files = write_timeline(timeline, tmp_path / "timeline", config)
+    with lineage.open_store(config.metadata) as store:
+        checks = lineage.data_check_results(store)
+    assert sorted(checks) == [1, 2, 3, 4]  # the corrupted span too: its data checks ran, the schema blocked it
+    files = write_timeline(timeline, tmp_path / "timeline", config, checks)
     assert files[2].stat().st_size > 10_000 and files[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    margins = files[3].read_text()
+    assert "Clean spans blocked at the gate: 0 of 2" in margins  # span 3 is corrupted, span 4 drifted
+    assert all(f"| {cls} |" in margins for cls in ("volume", "completeness", "label", "scale", "time"))
     assert len((tmp_path / "timeline" / "timeline.csv").read_text().splitlines()) == 5

@@ -155,8 +155,13 @@ def cmd_replay(config: Any, args: argparse.Namespace) -> int:
         report=lambda line: print(line, flush=True),
         run=functools.partial(run_local, progress=console.progress),
     )
-    files = write_timeline(timeline, out, scratch)
+    from pipelines import lineage
+
+    with lineage.open_store(scratch.metadata) as store:
+        checks = lineage.data_check_results(store)
+    files = write_timeline(timeline, out, scratch, checks)
     print(files[1].read_text())
+    print(files[3].read_text())
     print(
         f"replay: {len(timeline)} arrivals, {sum(a.started for a in timeline)} runs, "
         f"{time.monotonic() - started:.0f} s; timeline: {', '.join(map(str, files))}"

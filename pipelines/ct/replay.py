@@ -117,8 +117,39 @@ def replay(
     return timeline
 
 
-def write_timeline(timeline: list[Arrival], out: Path, config: PipelineConfig) -> list[Path]:
-    """timeline.csv, timeline.md and timeline.png under `out`."""
+def check_margins(results: dict[int, dict], spans: set[int] | None = None) -> str:
+    """Markdown: per data check class, the span that came closest to its threshold (or failed),
+    over `spans` (default: all). The false-alarm evidence of a clean replay."""
+    from components.checks import CLASSES, Check
+
+    worst: dict[str, tuple[int, Check]] = {}
+    counts: dict[str, int] = {}
+    for span, result in sorted(results.items()):
+        if spans is not None and span not in spans:
+            continue
+        for check in map(Check.from_dict, result["checks"]):
+            counts[check.cls] = counts.get(check.cls, 0) + 1
+            if check.cls not in worst or check.margin < worst[check.cls][1].margin:
+                worst[check.cls] = (span, check)
+    lines = [
+        "| class | checks | worst span | feature | measured | value | threshold | margin |",
+        "|" + "---|" * 8,
+    ]
+    for cls in CLASSES:
+        if cls in worst:
+            span, c = worst[cls]
+            sign = "<=" if c.bound == "max" else ">="
+            lines.append(
+                f"| {cls} | {counts[cls]} | {span} | {c.feature} | {c.what} | {c.measured:.4g} | "
+                f"{sign} {c.threshold:.4g} | {c.margin:+.0%} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_timeline(
+    timeline: list[Arrival], out: Path, config: PipelineConfig, checks: dict[int, dict] | None = None
+) -> list[Path]:
+    """timeline.csv, timeline.md, timeline.png and (given the data check results) checks.md under `out`."""
     out.mkdir(parents=True, exist_ok=True)
     fields = [f.name for f in dataclasses.fields(Arrival)]
     with open(out / "timeline.csv", "w", newline="") as f:
@@ -136,7 +167,17 @@ def write_timeline(timeline: list[Arrival], out: Path, config: PipelineConfig) -
         )
     (out / "timeline.md").write_text("\n".join(lines) + "\n")
     plot(timeline, out / "timeline.png", config)
-    return [out / "timeline.csv", out / "timeline.md", out / "timeline.png"]
+    files = [out / "timeline.csv", out / "timeline.md", out / "timeline.png"]
+    if checks is not None:
+        clean = {a.span for a in timeline if not a.injected}
+        blocked = [a.span for a in timeline if not a.injected and a.outcome == Outcome.BLOCKED]
+        (out / "checks.md").write_text(
+            f"Clean spans blocked at the gate: {len(blocked)}{f' ({blocked})' if blocked else ''} of {len(clean)}.\n"
+            "Per data check class, the clean span closest to its threshold (margin: the distance to it as a "
+            "share of the threshold):\n\n" + check_margins(checks, clean)
+        )
+        files.append(out / "checks.md")
+    return files
 
 
 def plot(timeline: list[Arrival], path: Path, config: PipelineConfig) -> None:

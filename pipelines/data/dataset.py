@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from components.checks import Thresholds
+
 # Where the datasets' curated schemas live (reviewed files, see docs/operations.md, "Curated schema").
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 TFX_PACKAGE_PREFIX = "tfx-package:"
@@ -78,6 +80,8 @@ class DatasetSpec:
     schema_file: str = ""  # curated schema; relative paths are under pipelines/schema/
     time_format: str = ""  # timestamp_column: "" Unix seconds; else strptime format ("%Y/%m/%d") or "iso"
     timezone: str = "UTC"  # dates without an offset are read here; spans' months begin here
+    # How far a new span may be from the validated spans before it (the gate's data checks)
+    checks: Thresholds = dataclasses.field(default_factory=Thresholds)
 
     def __post_init__(self) -> None:
         features = self.feature_columns
@@ -102,6 +106,16 @@ class DatasetSpec:
     def serving_excluded(self) -> list[str]:
         """Raw columns that requests do not carry: the label's inputs that are not features."""
         return [c for c in self.label.raw_columns if c not in self.feature_columns]
+
+    @property
+    def scale_columns(self) -> list[str]:
+        """Numeric columns whose scale the data checks watch: the float features and a numeric
+        label input (their deciles move by a factor when a unit changes)."""
+        numeric_label = [self.label.column] if self.label.positive is None else []
+        cols = [*self.numeric, *self.bucketized, *numeric_label]
+        if self.label.relative_to:
+            cols.append(self.label.relative_to)
+        return list(dict.fromkeys(cols))
 
     @property
     def raw_columns(self) -> list[str]:
@@ -135,6 +149,7 @@ class DatasetSpec:
     def from_dict(cls, data: dict[str, Any]) -> DatasetSpec:
         data = dict(data)
         label = LabelSpec(**data.pop("label"))
+        data["checks"] = Thresholds.from_dict(data.get("checks") or {})
         for key in ("numeric", "bucketized", "slice_by"):
             data[key] = tuple(data.get(key, ()))
         return cls(label=label, **data)

@@ -75,3 +75,38 @@ def test_a_label_is_a_threshold_or_a_class_not_both():
         LabelSpec("weather", 0.5, positive="rain")
     with pytest.raises(ValueError, match="relative_to"):
         LabelSpec("weather", positive="rain", relative_to="x")
+
+
+def test_the_data_checks_label_agrees_with_the_spec_on_the_taxi_rows():
+    """components.checks.label_of (the gate's label rate, on tf.Example values) == LabelSpec.of
+    (the CSV rule the preprocessing mirrors), row by row on the taxi sample."""
+    import csv
+    import dataclasses
+
+    from components.checks import label_of
+
+    label = CHICAGO_TAXI.label
+    with open(CHICAGO_TAXI.source_path(), newline="") as f:
+        rows = list(csv.DictReader(f))[:3000]
+
+    def value(v):  # what a tf.Example carries: absent, a number, or bytes
+        if v == "":
+            return None
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+    ours = [label_of({k: value(v) for k, v in row.items()}, dataclasses.asdict(label)) for row in rows]
+    assert ours == [label.of(row) for row in rows]
+    assert 0.1 < sum(ours) / len(ours) < 0.5
+
+
+def test_data_check_thresholds_travel_in_the_spec(tmp_path):
+    data = CHICAGO_TAXI.to_dict()
+    data["checks"] = {"scale_factors": {"fare": 1.5}, "label_max_shift": 0.2}
+    spec = DatasetSpec.from_dict(data)
+    assert spec.checks.scale_factors == {"fare": 1.5} and spec.checks.label_max_shift == 0.2
+    assert DatasetSpec.from_dict({k: v for k, v in data.items() if k != "checks"}).checks == CHICAGO_TAXI.checks
+    with pytest.raises(ValueError, match="unknown data check thresholds"):
+        DatasetSpec.from_dict({**data, "checks": {"volume": 1}})

@@ -142,3 +142,24 @@ def test_an_unknown_timezone_is_refused(tmp_path):
     _write(src, [("2012/01/01", 1)])
     with pytest.raises(ValueError, match="'Mars/Olympus' is not an IANA time zone"):
         cut_spans(src, tmp_path / "out", "t", span_months=1, time_format="%Y/%m/%d", timezone="Mars/Olympus")
+
+
+def test_the_data_checks_period_of_each_span_holds_its_rows(tmp_path):
+    """components.checks.span_period (what the gate's time check reads from layout.json) agrees
+    with how spans are cut, in the data's own zone, at the month edges."""
+    import json
+
+    from components.checks import span_period
+    from pipelines.data.spans import read_rows, span_path
+
+    src = tmp_path / "src.csv"
+    edges = ["2012/01/01 00:00", "2012/01/31 23:30", "2012/02/29 23:00", "2012/03/31 23:59", "2012/04/01 00:00"]
+    _write(src, [(v, i) for i, v in enumerate(edges)])
+    root = tmp_path / "d"
+    cut_spans(src, root, "t", span_months=2, time_format="%Y/%m/%d %H:%M", timezone="America/Chicago")
+    layout = json.loads((root / "layout.json").read_text())
+    for number in existing_spans(root):
+        start, end = span_period(layout, number)
+        _, rows = read_rows(span_path(root, number))
+        assert all(start <= int(row[0]) < end for _, row in rows), number
+    assert existing_spans(root) == [1, 2]  # Jan-Feb, Mar-Apr

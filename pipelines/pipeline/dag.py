@@ -1,8 +1,10 @@
 """Pipeline wiring: `create_pipeline(config)` is the one definition every runner uses.
 
-    CsvExampleGen (one span) -> StatisticsGen -> ExampleValidator -> ValidationGate
-                                   ImportSchemaGen (curated schema) --^
+    CsvExampleGen (one span) -> StatisticsGen -> ExampleValidator -----------> ValidationGate
+                                   ImportSchemaGen (curated schema) --^           ^
+    span_history (validated spans before this one) -> DataChecks (span vs history) -/
     span_window (latest N validated spans) -> Transform (analyzer cache) -> Trainer (warm start)
+    eval_window (the window without its newest span) -> Evaluator
     baseline (latest blessed model from another window) -> Trainer, Evaluator -> Pusher
 
 Node ids are stable (they name MLMD contexts and output directories).
@@ -10,6 +12,7 @@ Node ids are stable (they name MLMD contexts and output directories).
 
 from __future__ import annotations
 
+import json
 import shlex
 
 from tfx import v1 as tfx
@@ -18,9 +21,16 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, range_config_pb2
 
 from components import pusher as atomic_pusher
+from components.data_checks import DataChecks
 from components.gate import ValidatedSpan, ValidationGate
 from components.schema import CuratedSchemaGen
-from components.window import LatestBlessedModelOtherWindow, LatestCacheOtherWindow, ValidatedSpanWindow
+from components.window import (
+    LatestBlessedModelOtherWindow,
+    LatestCacheOtherWindow,
+    ReferenceWindow,
+    ValidatedHistory,
+    ValidatedSpanWindow,
+)
 from pipelines.config import PipelineConfig
 from pipelines.data.spans import SPAN_PATTERN
 from pipelines.names import Node
@@ -67,11 +77,27 @@ def create_pipeline(
     validator = tfx.components.ExampleValidator(
         statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]
     ).with_id(Node.EXAMPLE_VALIDATOR)
-    gate = ValidationGate(examples=example_gen.outputs["examples"], anomalies=validator.outputs["anomalies"]).with_id(
-        Node.GATE
-    )
+    # The validated spans before this one (by type: every run's), for the span-vs-history checks.
+    history = tfx.dsl.Resolver(
+        strategy_class=ValidatedHistory,
+        config={"num_spans": config.window_spans},
+        examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples),
+        validated=tfx.dsl.Channel(type=ValidatedSpan),
+        current=example_gen.outputs["examples"],
+    ).with_id(Node.SPAN_HISTORY)
+    checks = DataChecks(
+        examples=example_gen.outputs["examples"],
+        statistics=statistics.outputs["statistics"],
+        history=history.outputs["validated"],
+        config=json.dumps(config.data_checks_config(), sort_keys=True),
+    ).with_id(Node.DATA_CHECKS)
+    gate = ValidationGate(
+        examples=example_gen.outputs["examples"],
+        anomalies=validator.outputs["anomalies"],
+        checks=checks.outputs["results"],
+    ).with_id(Node.GATE)
     if ingest_only:
-        return _pipeline(config, [schema, example_gen, statistics, validator, gate])
+        return _pipeline(config, [schema, example_gen, statistics, validator, history, checks, gate])
 
     # Channels by type (no producer) query the artifacts of *every* run of the pipeline; a channel
     # from an upstream node would see only this run's. TFX does not chain resolvers, so each
@@ -88,6 +114,8 @@ def create_pipeline(
         return node
 
     window = resolver(Node.SPAN_WINDOW, ValidatedSpanWindow)
+    # The model gate judges on spans an earlier run vetted (components.window.ReferenceWindow).
+    eval_window = resolver(Node.EVAL_WINDOW, ReferenceWindow)
     # The analyzer cache makes Transform analyse each span once (per-span analyses combined);
     # on small spans Beam's per-stage overhead outweighs it (docs/results.md, Benchmark).
     analyzer_cache = (
@@ -128,7 +156,7 @@ def create_pipeline(
         custom_config=custom_config,
     ).with_id(Node.TRAINER)
     evaluator = tfx.components.Evaluator(
-        examples=window.outputs["examples"],
+        examples=eval_window.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(config),
@@ -147,8 +175,11 @@ def create_pipeline(
         example_gen,
         statistics,
         validator,
+        history,
+        checks,
         gate,
         window,
+        eval_window,
         analyzer_cache,
         baseline,
         transform,

@@ -19,6 +19,7 @@ class RunSummary:
     spans: list[int] = dataclasses.field(default_factory=list)
     newest_span: int | None = None
     ingested: list[int] = dataclasses.field(default_factory=list)  # spans ingested by this run
+    eval_spans: list[int] = dataclasses.field(default_factory=list)  # what the Evaluator judged on
     anomalies: list[str] = dataclasses.field(default_factory=list)
     metrics: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # model -> name -> value
     validation_failures: list[str] = dataclasses.field(default_factory=list)
@@ -55,6 +56,9 @@ class RunSummary:
                 f"  spans used       : {span_ranges(self.spans)} (newest {self.newest_span})"
                 + (f"; ingested now: {span_ranges(self.ingested)}" if self.ingested else "")
             )
+        if self.eval_spans:
+            why = " (the window without its newest span)" if self.eval_spans != self.spans else ""
+            lines.append(f"  evaluated on     : {span_ranges(self.eval_spans)}{why}")
         lines.append(f"  anomalies        : {len(self.anomalies) or 'none'}")
         lines.extend(f"      {a}" for a in self.anomalies)
         if self.metrics:

@@ -192,6 +192,42 @@ def _anomalies(outputs, error) -> str:
     )
 
 
+def _data_checks(outputs, error) -> str:
+    """Every span-vs-history check, failed first, then the closest to its threshold."""
+    from components.checks import Check
+    from components.data_checks import read_results
+
+    arts = outputs.get("results", [])
+    if not arts:
+        return ""
+    results = read_results(arts[0].uri)
+    found = sorted(map(Check.from_dict, results["checks"]), key=lambda c: (c.passed, c.margin))
+    failed = [c for c in found if not c.passed]
+    history = results.get("history_spans", [])
+    head = (
+        f"<p>span {results['span']}: {results['profile']['rows']} rows; compared with the validated spans "
+        f"{', '.join(map(str, history)) or '(none yet: only the absolute checks)'}.</p>"
+    )
+    verdict = (
+        f"<p class='bad'>{len(failed)} of {len(found)} checks failed: the validation gate stops this run.</p>"
+        if failed
+        else f"<p class='good'>All {len(found)} checks passed.</p>"
+    )
+    rows = [
+        (
+            c.cls,
+            c.feature,
+            c.what,
+            f"{c.measured:.4g}",
+            f"{c.threshold:.4g}",
+            f"{c.margin:+.0%}",
+            "ok" if c.passed else "FAIL",
+        )
+        for c in found
+    ]
+    return head + verdict + table(["class", "feature", "measured", "value", "threshold", "margin", ""], rows)
+
+
 def _gate(outputs, error) -> str:
     gate_error = find_validation_error(error)
     if gate_error is None:
@@ -274,6 +310,7 @@ def _push(outputs, error) -> str:
 _DETAIL: dict[str, Callable[[Any, Any], str]] = {
     Node.STATISTICS_GEN: _statistics,
     Node.EXAMPLE_VALIDATOR: _anomalies,
+    Node.DATA_CHECKS: _data_checks,
     Node.GATE: _gate,
     Node.EVALUATOR: _evaluation,
     Node.PUSHER: _push,

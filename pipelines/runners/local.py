@@ -177,6 +177,9 @@ def fill_from_results(summary: RunSummary, results: list[NodeResult]) -> None:
     window = by_node.get(Node.SPAN_WINDOW)
     if window:
         summary.spans = sorted(span_of(a) for a in window.outputs.get("examples", []))
+    eval_window = by_node.get(Node.EVAL_WINDOW)
+    if eval_window:
+        summary.eval_spans = sorted(span_of(a) for a in eval_window.outputs.get("examples", []))
     baseline = by_node.get(Node.BASELINE)
     summary.has_baseline = bool(baseline and baseline.outputs.get("model"))
     evaluator = by_node.get(Node.EVALUATOR)
