@@ -46,7 +46,7 @@ def _feature_name(feature: Any) -> str:
 
 
 def profile_from_statistics(by_split: dict[str, Any], scale_features: list[str], time_feature: str) -> dict[str, Any]:
-    """rows; per feature the missing share and (numeric) zero share; deciles of `scale_features`
+    """rows; per feature the missing share; the zero share and the deciles of `scale_features`
     (QUANTILES histogram, averaged over splits by their counts); min/max of `time_feature`."""
     rows = 0
     missing: dict[str, int] = {}
@@ -68,7 +68,8 @@ def profile_from_statistics(by_split: dict[str, Any], scale_features: list[str],
             if kind != "num_stats":
                 continue
             num = feature.num_stats
-            zeros[name] = zeros.get(name, 0) + num.num_zeros
+            if name in scale_features:  # measurements (a zeroed fare), not categories coded as ints (hour 0)
+                zeros[name] = zeros.get(name, 0) + num.num_zeros
             if name == time_feature and common.num_non_missing:
                 times += [num.min, num.max]
             if name in scale_features and common.num_non_missing:
