@@ -1,7 +1,8 @@
-"""The data validation gate: stop the run when ExampleValidator found anomalies.
+"""The data validation gate: stop the run when ExampleValidator found anomalies or a data check failed.
 
 TFX's ExampleValidator only *records* anomalies; Transform and Trainer run anyway. This component
-reads the anomalies of every split and fails its execution, listing each anomaly, so that nothing
+reads the anomalies of every split and the span-vs-history checks of DataChecks
+(components.data_checks), and fails its execution, listing each one, so that nothing
 downstream (Transform, Trainer, Evaluator, Pusher) runs on bad data. When the data is clean it
 emits a `ValidatedSpan` record naming the Examples artifact it vouches for; the span-window
 resolver (components.window) trains only on spans that have such a record.

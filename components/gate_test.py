@@ -76,3 +76,18 @@ def test_reads_the_validator_output_layout(tmp_path):
     assert [a.feature for a in list_anomalies(by_split)] == ["tips", "tips"]
     with pytest.raises(tf.errors.NotFoundError):
         read_anomalies(str(tmp_path), ["test"])  # a missing split is an error, not "clean"
+
+
+def test_failed_data_checks_are_anomalies_with_class_value_and_threshold():
+    from components.checks import Check
+    from components.gate import check_anomalies
+
+    checks = [
+        Check("scale", "fare", 109.3, 3.0, "max", "decile factor vs history (109x)"),
+        Check("volume", "(dataset)", 400, 38.9, "min", "rows (history min 389)"),
+    ]
+    found = check_anomalies({"checks": [c.to_dict() for c in checks]})
+    assert [str(a) for a in found] == [
+        "split 'span': feature 'fare': SCALE: decile factor vs history (109x): measured 109.3, threshold <= 3"
+    ]
+    assert check_anomalies({}) == []

@@ -50,3 +50,24 @@ def test_statistics_table_reads_offline(tmp_path):
     assert "<svg" in fare and "<rect" in fare  # its histogram
     cash = re.search(r"<tr><td>payment_type</td>(.*?)</tr>", page).group(1)
     assert cash.startswith("<td>4</td><td>1</td><td>2</td>") and "Cash (2)" in cash
+
+
+def test_data_checks_page_lists_every_check_failed_first(tmp_path):
+    import json
+
+    from components.checks import Check
+
+    checks = [
+        Check("volume", "(dataset)", 900, 88.4, "min", "rows (history min 884)"),
+        Check("scale", "fare", 100.0, 3.0, "max", "decile factor vs history (100x)"),
+    ]
+    (tmp_path / "checks.json").write_text(
+        json.dumps(
+            {"span": 7, "history_spans": [5, 6], "profile": {"rows": 900}, "checks": [c.to_dict() for c in checks]}
+        )
+    )
+    results = metadata_store_pb2.Artifact(id=2, uri=str(tmp_path))
+    page = views.node_page("DataChecks", "ran", 1.0, {"results": [results]})
+    assert "1 of 2 checks failed" in page and "compared with the validated spans 5, 6" in page
+    assert page.index("decile factor") < page.index("rows (history min 884)")  # the failure first
+    assert "FAIL" in page and "+918%" in page  # 900 rows is 9.18 x above the 88.4 threshold
