@@ -128,12 +128,14 @@ def check_margins(results: dict[int, dict], spans: set[int] | None = None) -> st
         if spans is not None and span not in spans:
             continue
         for check in map(Check.from_dict, result["checks"]):
+            if check.cls in ("completeness", "duplication") and check.threshold >= 1:
+                continue  # a share cannot exceed 1: this check cannot fail (an always-empty column)
             counts[check.cls] = counts.get(check.cls, 0) + 1
             if check.cls not in worst or check.margin < worst[check.cls][1].margin:
                 worst[check.cls] = (span, check)
     lines = [
-        "| class | checks | worst span | feature | measured | value | threshold | margin |",
-        "|" + "---|" * 8,
+        "| class | checks | worst span | feature | measured | value | threshold | distance | margin |",
+        "|" + "---|" * 9,
     ]
     for cls in CLASSES:
         if cls in worst:
@@ -141,7 +143,7 @@ def check_margins(results: dict[int, dict], spans: set[int] | None = None) -> st
             sign = "<=" if c.bound == "max" else ">="
             lines.append(
                 f"| {cls} | {counts[cls]} | {span} | {c.feature} | {c.what} | {c.measured:.4g} | "
-                f"{sign} {c.threshold:.4g} | {c.margin:+.0%} |"
+                f"{sign} {c.threshold:.4g} | {abs(c.threshold - c.measured):.4g} | {c.margin:+.0%} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -173,8 +175,9 @@ def write_timeline(
         blocked = [a.span for a in timeline if not a.injected and a.outcome == Outcome.BLOCKED]
         (out / "checks.md").write_text(
             f"Clean spans blocked at the gate: {len(blocked)}{f' ({blocked})' if blocked else ''} of {len(clean)}.\n"
-            "Per data check class, the clean span closest to its threshold (margin: the distance to it as a "
-            "share of the threshold):\n\n" + check_margins(checks, clean)
+            "Per data check class, the clean span closest to its threshold (distance: to the threshold, in "
+            "the value's unit; margin: the distance as a share of the threshold; checks that cannot fail, "
+            "such as the missing share of an always-empty column, are left out):\n\n" + check_margins(checks, clean)
         )
         files.append(out / "checks.md")
     return files
