@@ -47,3 +47,26 @@ def test_training_config_is_json_and_carries_the_dataset():
     assert blob["hidden_units"] == [16, 8]
     assert blob["dataset"]["label"]["name"] == "big_tipper"
     assert cfg.fingerprint() != PipelineConfig(hidden_units="16").fingerprint()
+
+
+def test_default_beam_args_make_tfx_package_nothing(monkeypatch):
+    """TFX's Beam executors repackage the whole tfx install (52 MB left in /tmp, 2.5 s) whenever
+    beam args are non-empty and name no dependency option (tfx 1.21,
+    dsl/components/base/base_beam_executor.py:82-84); the DirectRunner needs none of it."""
+    import shlex
+
+    from tfx.dsl.components.base import base_beam_executor
+    from tfx.utils import dependency_utils
+
+    def packaged():
+        raise AssertionError("TFX built an ephemeral package of itself")
+
+    class Executor(base_beam_executor.BaseBeamExecutor):  # as StatisticsGen's, Transform's...
+        def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802 - TFX's name
+            pass
+
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", packaged)
+    args = shlex.split(PipelineConfig().beam_args)
+    Executor(Executor.Context(beam_pipeline_args=args))  # must not package
+    with pytest.raises(AssertionError, match="ephemeral"):  # what the old default did
+        Executor(Executor.Context(beam_pipeline_args=["--direct_num_workers=1"]))

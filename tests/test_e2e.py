@@ -281,7 +281,8 @@ def test_5_worse_model_is_not_blessed_and_not_pushed(world):
     served = world.versions()
     before = tree_digest(world.serving)
     header, rows = read_span(world.data, 3)
-    write_span(world.data, max(existing_spans(world.data)) + 1, header, rows)  # a good new span: the window changes
+    number = max(existing_spans(world.data)) + 1
+    write_span(world.data, number, header, into_period(world, header, rows, 3, number))  # a good new span
     crippled = world.config.replace(train_steps=1, learning_rate=1e-7, warm_start=False)
     summary = run_local(crippled)
     assert summary.status == "not-blessed", summary.format()
