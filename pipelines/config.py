@@ -57,7 +57,13 @@ class PipelineConfig:
     learning_rate: float = _setting(0.003, "Adam learning rate")
     hidden_units: str = _setting("64,32", "deep part of the wide-and-deep model")
     early_stopping_patience: int = _setting(2, "epochs without val_loss improvement")
-    analyzer_cache: bool = _setting(True, "Transform analyses each span once and reuses it in later windows")
+    # Off by default: measured by `make bench` on the taxi spans (~1,000 rows each), the cache made
+    # a full run 184 s / 7.2 GB against 107 s / 1.5 GB, and a one-new-span run 63 s against 50 s
+    # (docs/results.md, Benchmark). It pays when analysing a span costs more than Beam's per-span,
+    # per-analyzer stage overhead, i.e. for large spans: turn it on there, and measure.
+    analyzer_cache: bool = _setting(
+        False, "Transform analyses each span once and reuses it in later windows (pays on large spans)"
+    )
     warm_start: bool = _setting(True, "start from the latest blessed model's weights when shapes match")
     min_auc: float = _setting(0.65, "absolute gate on the candidate's AUC (overall slice)")
     min_accuracy: float = _setting(0.6, "absolute gate on the candidate's binary accuracy (overall slice)")

@@ -117,7 +117,7 @@ def create_pipeline(
     # The model gate judges on spans an earlier run vetted (components.window.ReferenceWindow).
     eval_window = resolver(Node.EVAL_WINDOW, ReferenceWindow)
     # The analyzer cache makes Transform analyse each span once (per-span analyses combined);
-    # on small spans Beam's per-stage overhead outweighs it (docs/results.md, Benchmark).
+    # on small spans Beam's per-stage overhead outweighs it, hence off by default (config.py).
     analyzer_cache = (
         resolver(
             Node.ANALYZER_CACHE,
