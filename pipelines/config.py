@@ -95,7 +95,11 @@ class PipelineConfig:
 
     @property
     def metadata(self) -> str:
-        return self.metadata_path or str(Path(self.pipeline_root) / "metadata.sqlite")
+        if self.metadata_path:
+            return self.metadata_path
+        if "://" in self.pipeline_root:  # gs://...: Path would fold the scheme's '//' into '/'
+            return self.pipeline_root.rstrip("/") + "/metadata.sqlite"
+        return str(Path(self.pipeline_root) / "metadata.sqlite")
 
     @property
     def served_model_name(self) -> str:

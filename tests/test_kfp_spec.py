@@ -117,9 +117,11 @@ def test_same_sources_same_bytes(compiled, tmp_path):
     assert again.read_bytes() == path.read_bytes()
 
 
-def test_cloud_target_has_no_volumes(tmp_path):
+def test_cloud_target_has_no_volumes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "cloud.yaml"
     compile_kfp(PipelineConfig(pipeline_root="gs://bucket/openct"), KfpTarget(use_pvc=False), out)
+    assert not (tmp_path / "gs:").exists()  # compiling made no local directory of the gs:// root
     spec, platform = kfp_spec.load(out)
     assert platform == {}
     assert spec["root"]["inputDefinitions"]["parameters"]["pipeline_root"]["defaultValue"] == "gs://bucket/openct"

@@ -13,8 +13,10 @@ Node ids are stable (they name MLMD contexts and output directories).
 from __future__ import annotations
 
 import json
+import os
 import shlex
 
+from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -196,6 +198,19 @@ def _pipeline(config: PipelineConfig, components: list) -> tfx_pipeline.Pipeline
         pipeline_root=config.pipeline_root,
         components=components,
         enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata),
+        metadata_connection_config=_sqlite_connection(config.metadata),
         beam_pipeline_args=shlex.split(config.beam_args),
     )
+
+
+def _sqlite_connection(path: str) -> metadata_store_pb2.ConnectionConfig:
+    """The IR's default store (a local run's SQLite file). TFX's sqlite_metadata_connection_config
+    makes the file's directory (tfx 1.21 orchestration/metadata.py:94), which for a remote
+    pipeline root (gs://...; a Kubeflow run passes its own store to each step) created a local
+    `gs:` directory wherever the spec was compiled; only a local path gets one here."""
+    if "://" not in path:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = path
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return connection
