@@ -7,7 +7,10 @@
   cached: the same again with nothing new;
   new span: a run after one new span: span 17 is span 16's rows moved into the next quarter (the
       sample ends in 2016-12, so it is synthesised; rows past that quarter's end are dropped);
-  blocked: a run whose new span fails the data checks (span 18, fares in cents): time to verdict.
+  blocked: a run whose new span fails the data checks (span 18, fares in cents): time to verdict;
+  kubeflow shape: the next good span (19), run as a compiled KFP spec runs it: `openct compile-ir`,
+      then one `openct step` process per node in the IR's order (cache off), so that each node's
+      process start-up (wall - the node's own seconds) is measured.
 Each is a separate process tree; wall time and peak RSS (sum over the tree, sampled every
 0.2 s) are measured from outside. Results: a table on the console and build/bench.json.
 """
@@ -18,6 +21,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -143,6 +147,42 @@ def add_span(data_root: Path, number: int, change: Callable[[dict[str, str]], No
     staging.rename(data_root / f"span-{number}")
 
 
+STEP_LINE = re.compile(r"^\[\s*1/1\] (\S+)\s+(\w+)\s+([\d.]+) s")
+
+
+def run_kubeflow_shape(work: Path, logs: Path, store: str, *extra: str) -> dict:
+    """compile-ir, then each node of the IR as its own `openct step` process, in order (what every
+    task of the compiled KFP spec runs; pipelines.runners.kubeflow)."""
+    from pipelines.runners.launcher import nodes, read_ir
+
+    flags = [
+        "--window-spans", "16", "--data-root", str(work / "data"), "--pipeline-root", str(work / store),
+        "--serving-dir", str(work / "serving"), *extra,
+    ]  # fmt: skip
+    cli = [sys.executable, "-m", "pipelines.cli"]
+    ir_path = work / "kubeflow-ir.json"
+    compile_s, peak = measure([*cli, "compile-ir", "--out", str(ir_path), *flags], logs / "kubeflow-compile.log")
+    steps = []
+    for node in nodes(read_ir(ir_path)):
+        node_id = node.node_info.id
+        log = logs / f"kubeflow-step-{node_id}.log"
+        cmd = [*cli, "step", "--ir", str(ir_path), "--node", node_id, "--run-id", "bench-kubeflow-shape"]
+        seconds, rss = measure([*cmd, "--metadata", str(work / store / "metadata.sqlite")], log)
+        found = [m for m in map(STEP_LINE.match, log.read_text().splitlines()) if m]
+        own = float(found[-1].group(3)) if found else 0.0
+        steps.append(
+            {"node": node_id, "wall_s": round(seconds, 1), "node_s": own, "startup_s": round(seconds - own, 1)}
+        )
+        peak = max(peak, rss)
+    return {
+        "seconds": compile_s + sum(s["wall_s"] for s in steps),
+        "rss_mb": peak,
+        "compile_s": round(compile_s, 1),
+        "steps": steps,
+        "status": "ok",
+    }
+
+
 def in_cents(row: dict[str, str]) -> None:
     for column in ("fare", "tips"):
         if row[column]:
@@ -182,6 +222,10 @@ def main() -> int:
         add_span(data, 18, in_cents)
         for variant in VARIANTS:
             ours("blocked", variant, ok=(3,))
+        add_span(data, 19)
+        print("bench: ours, kubeflow shape (compile-ir, then one step process per node), cache off ...", flush=True)
+        runs["kubeflow shape, cache off"] = kfp = run_kubeflow_shape(work / "ours", logs, *VARIANTS["cache off"])
+        print(f"bench:     {kfp['seconds']:.1f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return report(runs)
@@ -208,9 +252,18 @@ def report(runs: dict[str, dict]) -> int:
                 "component_s": run.get("node_seconds", {}),
             }
         )
+    kfp = runs.get("kubeflow shape, cache off", {})
     out = BUILD_DIR / "bench.json"
     out.write_text(
-        json.dumps({"rows": rows, "new_span_note": "span 17 = span 16's rows moved into 2017-Q1"}, indent=2) + "\n"
+        json.dumps(
+            {
+                "rows": rows,
+                "kubeflow_steps": kfp.get("steps", []),
+                "new_span_note": "span 17 = span 16's rows moved into 2017-Q1; span 19 likewise into 2017-Q3",
+            },
+            indent=2,
+        )
+        + "\n"
     )
     lines = [
         "| scenario | wall s | ratio | peak RSS MB | AUC | accuracy | status |",
@@ -227,6 +280,18 @@ def report(runs: dict[str, dict]) -> int:
         if r["component_s"]:
             top = sorted(r["component_s"].items(), key=lambda kv: -kv[1])[:6]
             print(f"  {r['scenario']}: " + ", ".join(f"{k} {v:.1f}" for k, v in top), flush=True)
+    if kfp:
+        steps = kfp["steps"]
+        startup = [s["startup_s"] for s in steps]
+        print(
+            f"kubeflow shape: compile-ir {kfp['compile_s']} s; {len(steps)} step processes, start-up per node "
+            f"{min(startup)}-{max(startup)} s (median {sorted(startup)[len(startup) // 2]}), sum {sum(startup):.1f} s; "
+            f"nodes' own seconds {sum(s['node_s'] for s in steps):.1f} s",
+            flush=True,
+        )
+        for step in steps:
+            print(f"  {step['node']:<17} wall {step['wall_s']:6.1f} s  node {step['node_s']:6.1f} s  "
+                  f"start-up {step['startup_s']:5.1f} s", flush=True)  # fmt: skip
     print(f"written: {out}", flush=True)
     return 0
 
