@@ -80,7 +80,10 @@ def run_stock(work: Path, logs: Path) -> dict:
     (taxi / "data" / "simple").mkdir(parents=True)
     shutil.copy(CHICAGO_TAXI.source_path(), taxi / "data" / "simple" / "data.csv")
     shutil.copy(package / "taxi_utils_native_keras.py", taxi / "taxi_utils_native_keras.py")
-    env = dict(os.environ, HOME=str(work))
+    # Its Beam args make TFX leave a 52 MB copy of itself per Beam component in $TMPDIR
+    # (pipelines/config.py, beam_args): keep those under `work`, which the bench deletes.
+    (work / "tmp").mkdir()
+    env = dict(os.environ, HOME=str(work), TMPDIR=str(work / "tmp"))
     seconds, rss = measure([sys.executable, str(package / "taxi_pipeline_native_keras.py")], logs / "stock.log", env)
     evaluations = sorted((work / "tfx" / "pipelines" / STOCK_PIPELINE / "Evaluator" / "evaluation").iterdir())
     return {"seconds": seconds, "rss_mb": rss, "metrics": overall_metrics(str(evaluations[-1]))}
