@@ -35,6 +35,7 @@ from typing import Any
 CLASSES = ("volume", "completeness", "duplication", "time", "label", "scale")
 DATASET = "(dataset)"  # the feature name of span-level checks (as the gate's NO_ROWS)
 PLAUSIBLE_MIN_SECONDS = 946684800  # 2000-01-01: earlier "Unix seconds" are a unit or parsing error
+LAYOUT_FILE = "layout.json"  # <data_root>/layout.json: how spans were cut (pipelines.data.spans writes it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,9 +89,13 @@ class Check:
         gap = self.threshold - self.measured if self.bound == "max" else self.measured - self.threshold
         return gap / abs(self.threshold) if self.threshold else gap
 
+    @property
+    def sign(self) -> str:
+        """How `measured` must relate to `threshold` to pass."""
+        return "<=" if self.bound == "max" else ">="
+
     def describe(self) -> str:
-        sign = "<=" if self.bound == "max" else ">="
-        return f"{self.what}: measured {self.measured:.4g}, threshold {sign} {self.threshold:.4g}"
+        return f"{self.what}: measured {self.measured:.4g}, threshold {self.sign} {self.threshold:.4g}"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Check:
@@ -104,9 +109,12 @@ def _se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 0.0) / n) if n else 0.0
 
 
-def _share_check(cls: str, feature: str, name: str, value: float, history: list[float], n: int, t: Thresholds):
+def _share_check(
+    cls: str, feature: str, name: str, value: float, history: list[float], n: int, margin: float, sigmas: float
+) -> Check:
+    """A share far above the history's maximum: by more than `margin` and than the noise bound."""
     top = max(history)
-    threshold = top + max(t.missing_margin if cls != "duplication" else t.duplicate_margin, t.sigmas * _se(top, n))
+    threshold = top + max(margin, sigmas * _se(top, n))
     return Check(cls, feature, value, threshold, "max", f"{name} (history max {top:.3g})")
 
 
@@ -151,11 +159,16 @@ def run_checks(
         for feature, value in sorted(profile.get(kind, {}).items()):
             past = [h[kind][feature] for h in history if feature in h.get(kind, {})]
             if past:
-                checks.append(_share_check("completeness", feature, name, value, past, rows, t))
+                checks.append(
+                    _share_check("completeness", feature, name, value, past, rows, t.missing_margin, t.sigmas)
+                )
     past_dupes = [h["duplicates"] for h in history if "duplicates" in h]
     if "duplicates" in profile and past_dupes:
+        share = profile["duplicates"]
         checks.append(
-            _share_check("duplication", DATASET, "duplicate-row share", profile["duplicates"], past_dupes, rows, t)
+            _share_check(
+                "duplication", DATASET, "duplicate-row share", share, past_dupes, rows, t.duplicate_margin, t.sigmas
+            )
         )
     past_rates = [h["label_rate"] for h in history if h.get("label_rate") is not None]
     if profile.get("label_rate") is not None and past_rates:

@@ -23,10 +23,10 @@ from tfx.types import artifact, artifact_utils, standard_artifact_utils, standar
 
 from components import checks as checks_lib
 from components.artifacts import span_of, str_prop
+from components.checks import LAYOUT_FILE
 
 RESULTS_FILE = "checks.json"
 PROFILE = "profile"  # the ValidatedSpan custom property holding the span's profile (JSON)
-LAYOUT_FILE = "layout.json"  # pipelines.data.spans.LAYOUT_FILE: how the data root was cut
 
 
 class ValidatedSpan(artifact.Artifact):
@@ -68,11 +68,12 @@ def profile_from_statistics(by_split: dict[str, Any], scale_features: list[str],
             if kind != "num_stats":
                 continue
             num = feature.num_stats
-            if name in scale_features:  # measurements (a zeroed fare), not categories coded as ints (hour 0)
-                zeros[name] = zeros.get(name, 0) + num.num_zeros
             if name == time_feature and common.num_non_missing:
                 times += [num.min, num.max]
-            if name in scale_features and common.num_non_missing:
+            if name not in scale_features:  # zeros and deciles of measurements, not of categories (hour 0)
+                continue
+            zeros[name] = zeros.get(name, 0) + num.num_zeros
+            if common.num_non_missing:
                 for histogram in num.histograms:
                     if histogram.type == statistics_pb2.Histogram.QUANTILES and len(histogram.buckets) >= 2:
                         lows = [b.low_value for b in histogram.buckets[1:]]
@@ -172,15 +173,15 @@ def DataChecks(  # noqa: N802 - TFX components are classes by convention
     )
     profile.update(profile_rows(examples, artifact_utils.decode_split_names(examples.split_names), settings["label"]))
     profile["label"] = settings["label"].get("name", "label")
-    past = [json.loads(str_prop(h, PROFILE)) for h in history or [] if str_prop(h, PROFILE)]
+    profiled = [h for h in history or [] if str_prop(h, PROFILE)]  # records from before data checks have none
     found = checks_lib.run_checks(
         profile,
-        past,
+        [json.loads(str_prop(h, PROFILE)) for h in profiled],
         checks_lib.Thresholds.from_dict(settings.get("thresholds", {})),
         period=checks_lib.span_period(read_layout(settings.get("data_root", "")), span),
         time_feature=settings["time_column"],
     )
-    history_spans = [span_of(h) for h in history or [] if str_prop(h, PROFILE)]
+    history_spans = [span_of(h) for h in profiled]
     out = {
         "span": span,
         "history_spans": history_spans,

@@ -60,8 +60,10 @@ def data_check_results(store) -> dict[int, dict]:
     """span -> the newest DataChecks results of that span (checks.json: profile, every check)."""
     from components.data_checks import DataCheckResults, read_results
 
-    found = sorted(store.get_artifacts_by_type(DataCheckResults.TYPE_NAME), key=lambda a: a.id)
-    return {span_of(a): read_results(a.uri) for a in found}
+    newest = {
+        span_of(a): a for a in sorted(store.get_artifacts_by_type(DataCheckResults.TYPE_NAME), key=lambda a: a.id)
+    }
+    return {span: read_results(a.uri) for span, a in newest.items()}
 
 
 def ingested_spans(store) -> set[int]:

@@ -140,10 +140,9 @@ def check_margins(results: dict[int, dict], spans: set[int] | None = None) -> st
     for cls in CLASSES:
         if cls in worst:
             span, c = worst[cls]
-            sign = "<=" if c.bound == "max" else ">="
             lines.append(
                 f"| {cls} | {counts[cls]} | {span} | {c.feature} | {c.what} | {c.measured:.4g} | "
-                f"{sign} {c.threshold:.4g} | {abs(c.threshold - c.measured):.4g} | {c.margin:+.0%} |"
+                f"{c.sign} {c.threshold:.4g} | {abs(c.threshold - c.measured):.4g} | {c.margin:+.0%} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -28,13 +28,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
+from components.checks import LAYOUT_FILE
 from pipelines.data.dataset import DatasetSpec
 
 SPAN_DIR = re.compile(r"^span-(\d+)$")
 SPAN_FILE = "data.csv"
 # The pattern CsvExampleGen is given (relative to data_root).
 SPAN_PATTERN = "span-{SPAN}/" + SPAN_FILE
-LAYOUT_FILE = "layout.json"
 DEFAULT_SPAN_MONTHS = 3
 ISO = "iso"  # time_format for ISO 8601 dates and datetimes (datetime.fromisoformat)
 
