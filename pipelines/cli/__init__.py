@@ -19,6 +19,8 @@ Library output (TensorFlow, Beam, absl) goes to a log file under <pipeline_root>
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import os
 import sys
 import tempfile
@@ -68,6 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(Commands(group.add_subparsers(dest="command", required=True, metavar="COMMAND")))
     tasks.register(Commands(groups))
     return parser
+
+
+def entry() -> None:
+    """The `openct` program (`python -m pipelines.cli`, the `openct` script): main(), then exit.
+
+    Two start-up and shut-down costs of a process that imports TensorFlow, TFX and Beam (about
+    8,600 modules, 1.1 million objects), measured on `openct step` for a resolver node, whose own
+    work is 0.1 s of its 6.5 s:
+    - the cyclic garbage collector runs about 1 s during those imports, scanning objects that live
+      as long as the process; it is off until the first node starts (launcher.launch freezes what
+      start-up made and turns it back on): imports 4.8 s -> 3.8 s;
+    - interpreter teardown (finalising every module and TensorFlow's C++ objects) takes 1.8 s
+      after the last line of output; after the exit handlers run and the output is flushed, the
+      process ends without it (os._exit). Nothing of ours is pending by then: ML Metadata commits
+      each call, and our files are closed.
+    An exception (a crash, argparse's usage exit) takes the normal way out, traceback and all.
+    """
+    gc.disable()
+    code = main()
+    atexit._run_exitfuncs()  # noqa: SLF001 - what the interpreter runs first at exit (logging's flush included)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,5 @@
 """`python -m pipelines.cli`: how compiled KFP specs and the trigger CronJob call the command."""
 
-import sys
+from pipelines.cli import entry
 
-from pipelines.cli import main
-
-sys.exit(main())
+entry()

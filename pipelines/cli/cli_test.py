@@ -135,3 +135,39 @@ def test_logs_are_pruned_and_nesting_is_refused(tmp_path):
         os.write(2, b"x\n")  # descriptor 2: into new.log, which is kept
     kept = sorted(p.name for p in logs.glob("*.log"))
     assert len(kept) == console.KEEP_LOGS and "new.log" in kept and "old-00.log" not in kept
+
+
+def test_the_program_exits_with_the_commands_code_and_its_output_flushed(tmp_path):
+    """entry() ends the process with os._exit after the exit handlers: the command's exit code,
+    every line printed (block-buffered into pipes) and the handlers' work must still arrive."""
+    program = (
+        "import atexit, sys; from pipelines import cli; atexit.register(print, 'handler ran'); "
+        f"sys.argv = ['openct', 'ct', 'history', '--pipeline-root', {str(tmp_path / 'p')!r}]; cli.entry()"
+    )
+    env = dict(os.environ, OPENCT_LOG_DIR="-")
+    proc = subprocess.run(
+        [sys.executable, "-c", program], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == cli.EXIT_FAILED
+    assert proc.stderr.rstrip().endswith(": nothing has run yet")  # the last line, after TF's notices
+    assert "error: no ML Metadata store at " in proc.stderr
+    assert proc.stdout.rstrip().endswith("handler ran")
+    proc = subprocess.run(  # the module form, as compiled specs call it
+        [sys.executable, "-m", "pipelines.cli", "ct", "history", "--pipeline-root", str(tmp_path / "p")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == cli.EXIT_FAILED and "no ML Metadata store" in proc.stderr
+
+
+def test_the_first_node_turns_collection_back_on():
+    import gc
+
+    from pipelines.runners.launcher import resume_collection
+
+    gc.disable()
+    try:
+        resume_collection()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.enable()

@@ -37,6 +37,9 @@ def test_json_round_trip(tmp_path):
         (dict(numeric=("y",)), "also a feature"),
         (dict(slice_by=("nope",)), "unknown features"),
         (dict(numeric=(), bucketized=(), categorical={}), "no feature columns"),
+        (dict(codes={"a": 3}), "listed under two kinds"),
+        (dict(codes={"h": 0}), "positive count of codes: \\['h'\\]"),
+        (dict(codes={"h": 24}, oov_buckets=0), "oov_buckets must be >= 1"),
     ],
 )
 def test_invalid_specs_are_rejected(change, message):

@@ -7,7 +7,9 @@ silently: every guess is listed, and the schema drafted with it is a candidate t
 
 Rules, in order, for a column that is neither the time column nor a label input:
   no values                                     skipped
-  all numbers, integers with <= 24 distinct     categorical (a code: hour, day, zone)
+  all numbers, integers with <= 24 distinct     categorical (a code: hour, day, zone); codes
+                                                0..N-1 with N <= 1000 are encoded as they are
+                                                (`codes`), others through a vocabulary
   all numbers otherwise                         numeric (z-score)
   text with <= 1000 distinct values, repeated   categorical, vocabulary top_k = min(distinct, 100)
   text otherwise                                skipped (an identifier or free text)
@@ -24,6 +26,7 @@ from pipelines.data.dataset import DatasetSpec, LabelSpec
 from pipelines.data.spans import parse_time, read_rows
 
 MAX_CODE_VALUES = 24
+MAX_CODE = 1000  # integer codes below this are one-hot encoded as they are (DatasetSpec.codes)
 MAX_CATEGORIES = 1000
 MAX_TOP_K = 100
 MAX_ROWS = 200_000
@@ -75,6 +78,17 @@ def guess_kind(column: str, values: list[str]) -> Guess:
     )
 
 
+def code_count(values: set[str]) -> int | None:
+    """N when every value is an integer code 0..N-1 with N <= MAX_CODE, else None."""
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        return None
+    if not numbers or not all(n.is_integer() and 0 <= n < MAX_CODE for n in numbers):
+        return None
+    return int(max(numbers)) + 1
+
+
 def draft_spec(
     csv_path: Path, name: str, time_column: str, label: LabelSpec, time_format: str = "", timezone: str = "UTC"
 ) -> tuple[DatasetSpec, list[Guess]]:
@@ -105,9 +119,16 @@ def draft_spec(
         else:
             guesses.append(guess_kind(column, columns[column]))
     numeric = tuple(g.column for g in guesses if g.kind == "numeric")
-    categorical = {
-        g.column: min(len({v for v in columns[g.column] if v}), MAX_TOP_K) for g in guesses if g.kind == "categorical"
-    }
+    categorical: dict[str, int] = {}
+    codes: dict[str, int] = {}
+    for g in guesses:
+        if g.kind == "categorical":
+            present = {v for v in columns[g.column] if v}
+            n_codes = code_count(present)
+            if n_codes is not None:
+                codes[g.column] = n_codes
+            else:
+                categorical[g.column] = min(len(present), MAX_TOP_K)
     spec = DatasetSpec(
         name=name,
         source=str(csv_path),
@@ -115,6 +136,7 @@ def draft_spec(
         label=label,
         numeric=numeric,
         categorical=categorical,
+        codes=codes,
         schema_file=f"{name}.pbtxt",
         time_format=time_format,
         timezone=timezone,

@@ -72,3 +72,11 @@ def test_draft_spec_of_a_dated_csv_and_no_overwrite(tmp_path):
         draft.write_spec(spec, tmp_path / "weather.json")
     with pytest.raises(ValueError, match=r"weather.csv:2: date='2014/01/01' does not parse"):
         draft.draft_spec(path, "weather", "date", draft.parse_label("weather==rain"), "%d.%m.%Y")
+
+
+def test_integer_codes_are_encoded_as_they_are():
+    assert draft.code_count({"0", "3", "23"}) == 24
+    assert draft.code_count({"2.0", "1"}) == 3
+    assert draft.code_count({"-1", "2"}) is None  # negative: through a vocabulary
+    assert draft.code_count({"5000", "1"}) is None  # too wide for a one-hot of the code
+    assert draft.code_count({"a", "1"}) is None

@@ -15,19 +15,21 @@ TINY = DatasetSpec(
     numeric=("fare",),
     bucketized=("b",),
     categorical={"c": 1},
+    codes={"h": 3},
     bucket_count=2,
     oov_buckets=1,
 )
 ROWS = [
-    {"fare": 1.0, "b": 0.1, "c": "a", "tips": 1.0, "t": 1},
-    {"fare": 2.0, "b": 0.2, "c": "a", "tips": 0.0, "t": 2},
-    {"fare": 3.0, "b": 0.8, "c": "a", "tips": 3.0, "t": 3},
-    {"fare": 4.0, "b": 0.9, "c": "b", "tips": 0.1, "t": 4},
+    {"fare": 1.0, "b": 0.1, "c": "a", "h": 0, "tips": 1.0, "t": 1},
+    {"fare": 2.0, "b": 0.2, "c": "a", "h": 2, "tips": 0.0, "t": 2},
+    {"fare": 3.0, "b": 0.8, "c": "a", "h": 1, "tips": 3.0, "t": 3},
+    {"fare": 4.0, "b": 0.9, "c": "b", "h": 7, "tips": 0.1, "t": 4},
 ]
 FEATURE_SPEC = {
     "fare": tf.io.FixedLenFeature([], tf.float32),
     "b": tf.io.FixedLenFeature([], tf.float32),
     "c": tf.io.FixedLenFeature([], tf.string),
+    "h": tf.io.FixedLenFeature([], tf.int64),
     "tips": tf.io.FixedLenFeature([], tf.float32),
     "t": tf.io.FixedLenFeature([], tf.int64),
 }
@@ -62,7 +64,8 @@ def tiny_transform():
 
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(FEATURE_SPEC))
     out_dir = tempfile.mkdtemp(prefix="tft-")
-    with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
+    # TF1 graph mode, as the pipeline's Transform runs it (pipelines/pipeline/dag.py)
+    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=True):
         (transformed, _), transform_fn = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
             lambda inputs: preprocessing_fn(inputs, custom_config())
         )

@@ -46,7 +46,7 @@ def build_model(spec: DatasetSpec, hidden_units: list[int], learning_rate: float
         name = transformed_name(key)
         inputs[name] = keras.Input(shape=(1,), name=name, dtype="int64")
         wide.append(keras.layers.CategoryEncoding(spec.bucket_count + 1, output_mode="one_hot")(inputs[name]))
-    for key in spec.categorical:
+    for key in [*spec.categorical, *spec.codes]:
         name = transformed_name(key)
         inputs[name] = keras.Input(shape=(1,), name=name, dtype="int64")
         wide.append(keras.layers.CategoryEncoding(category_depth(spec, key), output_mode="one_hot")(inputs[name]))

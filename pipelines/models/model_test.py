@@ -8,7 +8,7 @@ from pipelines.models.model import SERVING_OUTPUT, build_model, model_inputs, se
 def test_model_trains_and_serves_raw_examples_without_label(tiny_transform, tmp_path):
     rows, tft_output = tiny_transform
     model = build_model(TINY, hidden_units=[4], learning_rate=0.05)
-    features = {k: tf.constant([r[k] for r in rows]) for k in ("fare_xf", "b_xf", "c_xf")}
+    features = {k: tf.constant([r[k] for r in rows]) for k in ("fare_xf", "b_xf", "c_xf", "h_xf")}
     labels = tf.constant([[r["big"]] for r in rows], tf.float32)
     before = model.evaluate(model_inputs(model, features), labels, verbose=0)[0]
     model.fit(model_inputs(model, features), labels, epochs=20, verbose=0)

@@ -73,12 +73,23 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
         outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
             values, top_k=top_k, num_oov_buckets=spec.oov_buckets, vocab_filename=f"vocab_{key}"
         )
+    for key, count in spec.codes.items():
+        outputs[transformed_name(key)] = code_or_oov(dense(inputs[key]), count, spec.oov_buckets, key)
     if all(c in inputs for c in spec.label.raw_columns):
         outputs[spec.label.name] = make_label(spec, inputs)
     return outputs
 
 
+def code_or_oov(values: tf.Tensor, count: int, oov_buckets: int, key: str) -> tf.Tensor:
+    """Integer codes 0..count-1 as they are; any other value hashed into count..count+oov-1."""
+    if not (values.dtype.is_integer or values.dtype.is_floating):
+        raise ValueError(f"codes column {key!r} must be read as integers (its schema type is {values.dtype.name})")
+    codes = tf.cast(_as_float(values), tf.int64)
+    valid = (codes >= 0) & (codes < count)
+    return tf.where(valid, codes, count + tf.math.floormod(codes, oov_buckets))
+
+
 def category_depth(spec: DatasetSpec, key: str) -> int:
-    """Width of the one-hot encoding of a categorical feature: fixed, so models stay compatible
-    across windows whose vocabularies differ in size (needed for warm starts)."""
-    return spec.categorical[key] + spec.oov_buckets
+    """Width of the one-hot encoding of a categorical or codes feature: fixed, so models stay
+    compatible across windows whose vocabularies differ in size (needed for warm starts)."""
+    return (spec.categorical[key] if key in spec.categorical else spec.codes[key]) + spec.oov_buckets
