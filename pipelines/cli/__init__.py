@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import gc
 import os
 import shutil
 import sys
@@ -29,6 +28,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from pipelines import process
 from pipelines.cli import console
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED = 1, 2, 3
@@ -80,15 +80,15 @@ def entry() -> None:
     8,600 modules, 1.1 million objects), measured on `openct step` for a resolver node, whose own
     work is 0.1 s of its 6.5 s:
     - the cyclic garbage collector runs about 1 s during those imports, scanning objects that live
-      as long as the process; it is off until the first node starts (launcher.launch freezes what
-      start-up made and turns it back on): imports 4.8 s -> 3.8 s;
+      as long as the process; it is off until the first node starts, 20 s at most
+      (pipelines.process): imports 4.8 s -> 3.8 s;
     - interpreter teardown (finalising every module and TensorFlow's C++ objects) takes 1.8 s
       after the last line of output; after the exit handlers run and the output is flushed, the
       process ends without it (os._exit). Nothing of ours is pending by then: ML Metadata commits
       each call, and our files are closed.
     An exception (a crash, argparse's usage exit) takes the normal way out, traceback and all.
     """
-    gc.disable()
+    process.pause_collection()
     # argparse asks the terminal's size for every argument it adds (HelpFormatter), and Beam builds
     # a parser for each PipelineOptions.view_as, tens of thousands of times a run: 3.3 s of a full
     # run sampled in shutil.get_terminal_size. Set once to the size it finds, it is an env lookup.

@@ -157,17 +157,3 @@ def test_the_program_exits_with_the_commands_code_and_its_output_flushed(tmp_pat
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert proc.returncode == cli.EXIT_FAILED and "no ML Metadata store" in proc.stderr
-
-
-def test_the_first_node_turns_collection_back_on():
-    import gc
-
-    from pipelines.runners.launcher import resume_collection
-
-    gc.disable()
-    try:
-        resume_collection()
-        assert gc.isenabled() and gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()
-        gc.enable()

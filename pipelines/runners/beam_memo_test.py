@@ -44,7 +44,7 @@ def test_callers_get_their_own_lists_and_unkeyable_callables_still_work():
     assert memo(len) == core.get_function_args_defaults(len)  # builtins cannot be weakly referenced
 
 
-def test_entries_go_with_their_functions_and_install_is_idempotent():
+def test_entries_go_with_their_functions():
     memo = beam_memo.memoized(core.get_function_args_defaults)
     cache = memo.cache  # type: ignore[attr-defined]
     f = eval("lambda q: q")  # noqa: S307 - a function nothing else refers to
@@ -53,11 +53,35 @@ def test_entries_go_with_their_functions_and_install_is_idempotent():
     del f
     gc.collect()
     assert len(cache) == 0
-    original = core.get_function_args_defaults
+
+
+def test_option_views_are_shared_and_see_every_change():
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TypeOptions
+
+    view_as = beam_memo.memoized_views(PipelineOptions.view_as)
+    options = PipelineOptions(["--runner", "DirectRunner", "--no_pipeline_type_check"])
+    types = view_as(options, TypeOptions)
+    assert view_as(options, TypeOptions) is types  # built once
+    assert types.pipeline_type_check is False and view_as(options, StandardOptions).runner == "DirectRunner"
+    view_as(options, StandardOptions).streaming = True  # through one view ...
+    assert view_as(options, StandardOptions).streaming and options.view_as(StandardOptions).streaming  # ... seen by all
+    types.pipeline_type_check = True
+    assert PipelineOptions.view_as(options, TypeOptions).pipeline_type_check  # Beam's own view agrees
+    other = PipelineOptions([])
+    assert view_as(other, TypeOptions) is not types and view_as(other, TypeOptions).pipeline_type_check
+    options._all_options = dict(options._all_options)  # a replaced store: a new view
+    assert view_as(options, TypeOptions) is not types
+
+
+def test_install_patches_both_once():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    original_args, original_view = core.get_function_args_defaults, PipelineOptions.view_as
     try:
         beam_memo.install()
-        installed = core.get_function_args_defaults
+        installed = core.get_function_args_defaults, PipelineOptions.view_as
         beam_memo.install()
-        assert core.get_function_args_defaults is installed is not original
+        assert (core.get_function_args_defaults, PipelineOptions.view_as) == installed
+        assert installed[0] is not original_args and installed[1] is not original_view
     finally:
-        core.get_function_args_defaults = original
+        core.get_function_args_defaults, PipelineOptions.view_as = original_args, original_view
