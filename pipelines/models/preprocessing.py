@@ -81,10 +81,13 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
 
 
 def code_or_oov(values: tf.Tensor, count: int, oov_buckets: int, key: str) -> tf.Tensor:
-    """Integer codes 0..count-1 as they are; any other value hashed into count..count+oov-1."""
-    if not (values.dtype.is_integer or values.dtype.is_floating):
+    """Integer codes 0..count-1 as they are; any other value to bucket count + (value mod oov)."""
+    if values.dtype.is_integer:
+        codes = tf.cast(values, tf.int64)
+    elif values.dtype.is_floating:  # a column ExampleGen read as floats: NaN (missing) is 0
+        codes = tf.cast(_as_float(values), tf.int64)
+    else:
         raise ValueError(f"codes column {key!r} must be read as integers (its schema type is {values.dtype.name})")
-    codes = tf.cast(_as_float(values), tf.int64)
     valid = (codes >= 0) & (codes < count)
     return tf.where(valid, codes, count + tf.math.floormod(codes, oov_buckets))
 

@@ -27,8 +27,8 @@ def test_category_depth_is_fixed_by_the_spec():
 def test_codes_map_out_of_range_and_missing_values():
     from pipelines.models.preprocessing import code_or_oov
 
-    values = tf.constant([0, 4, 5, -1, 12], tf.int64)
-    assert code_or_oov(values, 5, 2, "h").numpy().tolist() == [0, 4, 5 + 5 % 2, 5 + (-1 % 2), 5 + 12 % 2]
+    values = tf.constant([0, 4, 5, -1, 12, 2**40 + 1], tf.int64)  # the last one exact: no float round trip
+    assert code_or_oov(values, 5, 2, "h").numpy().tolist() == [0, 4, 5 + 5 % 2, 5 + (-1 % 2), 5 + 12 % 2, 5 + 1]
     floats = tf.constant([1.0, float("nan")])  # a float column: NaN (missing) is code 0
     assert code_or_oov(floats, 5, 2, "h").numpy().tolist() == [1, 0]
     with pytest.raises(ValueError, match="codes column 'h' must be read as integers"):
