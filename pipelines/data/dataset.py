@@ -77,8 +77,8 @@ class DatasetSpec:
     # name -> N: integer codes 0..N-1 (hour, weekday, zone id) one-hot encoded as they are, with no
     # vocabulary to compute (a tf.Transform vocabulary is the costliest analyzer: the taxi's five
     # codes as vocabularies made Transform 16-17 s of a one-new-span run, as codes 11 s; `make
-    # bench`); any other value (a new zone id, a missing value read as 0 is code 0) goes to the
-    # OOV buckets. TFX's own taxi example encodes these columns the same way (identity columns).
+    # bench`); any other value (a new zone id) goes to the OOV buckets, and a missing value reads
+    # as 0, i.e. code 0. TFX's own taxi example encodes these columns the same way (identity columns).
     codes: dict[str, int] = dataclasses.field(default_factory=dict)
     bucket_count: int = 10
     oov_buckets: int = 5
@@ -101,10 +101,10 @@ class DatasetSpec:
         if self.label.name in features:
             raise ValueError(f"dataset {self.name!r}: label name {self.label.name!r} clashes with a feature")
         bad_codes = sorted(k for k, n in self.codes.items() if not isinstance(n, int) or n < 1)
-        if self.codes and self.oov_buckets < 1:
-            bad_codes = sorted(self.codes) + ["(oov_buckets must be >= 1: other values go there)"]
         if bad_codes:
             raise ValueError(f"dataset {self.name!r}: codes need a positive count of codes: {bad_codes}")
+        if self.codes and self.oov_buckets < 1:
+            raise ValueError(f"dataset {self.name!r}: with codes, oov_buckets must be >= 1 (other values go there)")
         unknown = set(self.slice_by) - set(features)
         if unknown:
             raise ValueError(f"dataset {self.name!r}: slice_by names unknown features {sorted(unknown)}")
