@@ -39,7 +39,7 @@ from tfx.proto.orchestration import pipeline_pb2
 
 from pipelines import lineage, process
 from pipelines.names import NodeStatus
-from pipelines.runners import beam_memo
+from pipelines.runners import beam_local, beam_memo
 
 Execution = metadata_store_pb2.Execution
 
@@ -126,6 +126,7 @@ def launch(ir: pipeline_pb2.Pipeline, node: pipeline_pb2.PipelineNode, mlmd_conf
     node). Returns how it ended and its outputs as recorded in ML Metadata."""
     process.resume_collection()  # start-up is over (pipelines.process)
     beam_memo.install()
+    beam_local.install()
     deployment = runner_utils.extract_local_deployment_config(ir)
     node_id = node.node_info.id
     started = time.monotonic()
