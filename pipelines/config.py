@@ -58,8 +58,8 @@ class PipelineConfig:
     hidden_units: str = _setting("64,32", "deep part of the wide-and-deep model")
     early_stopping_patience: int = _setting(2, "epochs without val_loss improvement")
     # Off by default: measured by `make bench` on the taxi spans (~1,000 rows each), the cache made
-    # a full run 104.0 s / 3.5 GB against 57.2 s / 1.2 GB, and a one-new-span run 35.5 s against
-    # 29.7 s (docs/results.md, Benchmark). It pays when analysing a span costs more than Beam's per-span,
+    # a full run 63.6 s / 1.4 GB against 52.4 s / 1.2 GB, and a one-new-span run 29.3 s against
+    # 25.7 s (docs/results.md, Benchmark). It pays when analysing a span costs more than Beam's per-span,
     # per-analyzer stage overhead, i.e. for large spans: turn it on there, and measure.
     analyzer_cache: bool = _setting(
         False, "Transform analyses each span once and reuses it in later windows (pays on large spans)"
