@@ -12,6 +12,9 @@ from typing import Any
 from ml_metadata.proto import metadata_store_pb2
 
 Artifact = metadata_store_pb2.Artifact
+# A custom property naming the Examples artifact a record is about (by ML Metadata id): on a
+# ValidatedSpan (components.gate) and on a back-fill's statistics (components.span_batch).
+EXAMPLES_ID = "examples_id"
 
 
 def _properties(artifact: Any) -> tuple[Any, Any]:

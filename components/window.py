@@ -21,7 +21,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.dsl.components.common import resolver
 
-from components.artifacts import int_prop, span_of
+from components.artifacts import EXAMPLES_ID, int_prop, span_of
 
 # Custom properties TFX's Evaluator sets on ModelBlessing (tfx.components.evaluator.constants).
 BLESSED = "blessed"
@@ -75,18 +75,45 @@ class ValidatedHistory(ValidatedSpanWindow):
     cycle, the spans the serving model was trained on).
 
     Inputs: `examples`, `validated` (all of the pipeline's), `current` (this run's Examples, from
-    ExampleGen). Output: `validated`, ordered by span; empty for the first span. The span itself is
-    excluded, so a rerun with nothing new resolves the same records (and is a cache hit).
+    ExampleGen), or instead the config's `span` (a back-filled span: TFX feeds no resolver's
+    output to another). Output: `validated`, ordered by span; empty for the first span. The span
+    itself is excluded, so a rerun with nothing new resolves the same records (and is a cache hit).
     """
+
+    def __init__(self, num_spans: int, span: int | None = None):
+        super().__init__(num_spans)
+        self.span = span
 
     def resolve_artifacts(
         self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
     ) -> dict[str, list[types.Artifact]]:
-        current = min((span_of(a) for a in input_dict["current"]), default=None)
+        current = self.span if self.span is not None else min((span_of(a) for a in input_dict["current"]), default=None)
         records = newest_records(input_dict["validated"])
         valid = latest_per_span(a for a in input_dict["examples"] if a.id in records)
         before = [s for s in sorted(valid) if current is None or s < current][-self.num_spans :]
         return _outputs(input_dict, validated=[records[valid[s].id] for s in before])
+
+
+class IngestedSpan(resolver.ResolverStrategy):
+    """A back-filled span's inputs to the gate: the newest Examples of the config's `span` and the
+    statistics computed from them (components.span_batch records the Examples' id on each).
+
+    Inputs: `examples`, `statistics` (all of the pipeline's). Outputs: `examples` and
+    `statistics`, one artifact each, or empty when the span has not been ingested.
+    """
+
+    def __init__(self, span: int):
+        self.span = int(span)
+
+    def resolve_artifacts(
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]]:
+        examples = latest_per_span(input_dict["examples"]).get(self.span)
+        if examples is None:
+            return _outputs(input_dict)
+        profiles = [s for s in input_dict["statistics"] if int_prop(s, EXAMPLES_ID) == examples.id]
+        newest = max(profiles, key=lambda a: a.id, default=None)
+        return _outputs(input_dict, examples=[examples], statistics=[newest] if newest else [])
 
 
 class ReferenceWindow(ValidatedSpanWindow):

@@ -1,8 +1,14 @@
 from tfx.types import standard_artifacts
 
-from components.artifacts import span_of
+from components.artifacts import EXAMPLES_ID, span_of
 from components.gate import ValidatedSpan
-from components.window import ReferenceWindow, ValidatedHistory, ValidatedSpanWindow, latest_per_span
+from components.window import (
+    IngestedSpan,
+    ReferenceWindow,
+    ValidatedHistory,
+    ValidatedSpanWindow,
+    latest_per_span,
+)
 
 
 def _examples(id_, span):
@@ -47,6 +53,29 @@ def test_history_is_the_validated_spans_before_the_judged_one():
     assert out["examples"] == [] and out["current"] == []
     first = ValidatedHistory(num_spans=2).resolve_artifacts(None, {**inputs, "current": [examples[0]]})
     assert first["validated"] == []
+    # a back-filled span is named by the config instead (no `current` channel)
+    named = ValidatedHistory(num_spans=2, span=5).resolve_artifacts(
+        None, {"examples": examples, "validated": validated}
+    )
+    assert [r.id for r in named["validated"]] == [2, 9]
+
+
+def _statistics(id_, examples_id):
+    s = standard_artifacts.ExampleStatistics()
+    s.id = id_
+    s.set_int_custom_property(EXAMPLES_ID, examples_id)
+    return s
+
+
+def test_ingested_span_is_the_newest_examples_with_their_own_statistics():
+    """Span 2 was ingested twice (ids 2, then 7 after a stopped back-fill): its newest Examples
+    and the statistics computed from them, not those of the older copy or of another span."""
+    examples = [_examples(1, 1), _examples(2, 2), _examples(7, 2)]
+    statistics = [_statistics(11, 1), _statistics(12, 2), _statistics(17, 7)]
+    out = IngestedSpan(span=2).resolve_artifacts(None, {"examples": examples, "statistics": statistics})
+    assert [a.id for a in out["examples"]] == [7] and [a.id for a in out["statistics"]] == [17]
+    missing = IngestedSpan(span=3).resolve_artifacts(None, {"examples": examples, "statistics": statistics})
+    assert missing == {"examples": [], "statistics": []}
 
 
 def test_evaluation_window_leaves_out_the_newest_span():

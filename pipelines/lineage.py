@@ -71,6 +71,22 @@ def ingested_spans(store) -> set[int]:
     return {span_of(a) for a in store.get_artifacts_by_type("Examples")}
 
 
+def judged_spans(store, pipeline_name: str) -> set[int]:
+    """Spans whose Examples the ValidationGate has judged, passed or refused. The gate's inputs
+    are recorded when its execution starts, so a refused span counts; a span ingested but never
+    judged (a back-fill that stopped at an earlier span) does not."""
+    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{Node.GATE}")
+    if context is None:
+        return set()
+    executions = [e.id for e in store.get_executions_by_context(context.id)]
+    ids = {
+        e.artifact_id
+        for e in store.get_events_by_execution_ids(executions)
+        if e.type == Event.INPUT and e.path.steps and e.path.steps[0].key == "examples"
+    }
+    return {span_of(a) for a in store.get_artifacts_by_id(list(ids))}
+
+
 @dataclasses.dataclass
 class RunRecord:
     run_id: str

@@ -16,6 +16,7 @@ class Node(enum.StrEnum):
     EXAMPLE_GEN = "CsvExampleGen"
     STATISTICS_GEN = "StatisticsGen"
     EXAMPLE_VALIDATOR = "ExampleValidator"
+    INGESTED_SPAN = "ingested_span"  # back-fill only: a span's Examples and statistics for its gate
     SPAN_HISTORY = "span_history"
     DATA_CHECKS = "DataChecks"
     GATE = "ValidationGate"

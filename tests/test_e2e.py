@@ -118,7 +118,9 @@ def test_1_first_run_trains_blesses_and_pushes_version_1(world):
     views = Path(summary.views_dir)  # one HTML page per node, linked from the summary
     assert "Pushed version 1" in (views / "Pusher.html").read_text()
     assert "BLESSED" in (views / "Evaluator.html").read_text()
-    assert (views / "ingest-span-1" / "StatisticsGen.html").is_file()
+    backfill = (views / "backfill-spans-1-2" / "StatisticsGen.html").read_text()  # one section per span
+    assert "<h2>span 1</h2>" in backfill and "<h2>span 2</h2>" in backfill
+    assert (views / "backfill-span-2" / "ValidationGate.html").is_file()
     # The body `openct serving predict` sends to TF Serving is what the pushed model's signature accepts.
     _, rows = serving.sample_rows(world.config.data_root, 5)
     body = serving.predict_body(
@@ -294,7 +296,7 @@ def test_5_worse_model_is_not_blessed_and_not_pushed(world):
 def test_6_status_and_history_answer_from_ml_metadata(world, capsys):
     """What was trained on what, what serves now, and why each run started and how it ended."""
     history = world.history()
-    main_runs = [r for r in history if ":ingest-span-" not in r.trigger]
+    main_runs = [r for r in history if ":backfill-span" not in r.trigger]
     assert [r.outcome for r in main_runs[:2]] == ["pushed v1", "unchanged"]
     assert main_runs[2].trigger.startswith("new-span") and main_runs[2].trigger.endswith("-4")
     assert any(r.outcome == "blocked" for r in main_runs)
@@ -313,3 +315,37 @@ def test_6_status_and_history_answer_from_ml_metadata(world, capsys):
     assert "<- serving" in status and f"version {world.versions()[-1]}" in status
     assert cli.main(["ct", "history", *world.flags()[2:4]]) == 0
     assert main_runs[2].trigger in capsys.readouterr().out
+
+
+def test_7_first_window_with_a_refused_older_span(tmp_path):
+    """The back-fill ingests a first window's older spans together and judges them one by one: a
+    refused span stops the run; the spans after it, ingested but never judged, are ingested and
+    judged again by the next run (none is left out of every window unjudged)."""
+    world = World(tmp_path)
+    world.config = world.config.replace(window_spans=4)
+    world.arrive(upto=4)
+
+    def bitcoin(number: int) -> None:  # a value outside payment_type's curated domain
+        header, rows = read_span(world.data, number)
+        col = header.index("payment_type")
+        rows = [r[:col] + ["Bitcoin" if i % 7 == 0 else r[col]] + r[col + 1 :] for i, r in enumerate(rows)]
+        (world.data / f"span-{number}" / "data.csv").unlink()
+        (world.data / f"span-{number}").rmdir()
+        write_span(world.data, number, header, rows)
+
+    bitcoin(2)
+    bitcoin(4)  # the newest too: the second run stops at its gate instead of training
+    first = run_local(world.config)
+    assert first.status == "blocked" and "span 2 failed" in first.reason, first.format()
+    assert first.ingested == [1, 2, 3]
+    assert any("payment_type" in a for a in first.anomalies)
+    with lineage.open_store(world.config.metadata) as store:
+        assert lineage.judged_spans(store, world.config.pipeline_name) == {1, 2}
+
+    second = run_local(world.config)
+    assert second.status == "blocked" and "span 4 failed" in second.reason, second.format()
+    assert second.ingested == [3, 4]  # span 3 again; 1 and 2 were judged
+    with lineage.open_store(world.config.metadata) as store:
+        assert lineage.judged_spans(store, world.config.pipeline_name) == {1, 2, 3, 4}
+        validated = {r.custom_properties["span"].int_value for r in store.get_artifacts_by_type("openct.ValidatedSpan")}
+    assert validated == {1, 3}

@@ -48,7 +48,7 @@ def test_replay_with_a_corrupted_and_a_drifted_span(tmp_path):
     assert [a.span for a in timeline] == [1, 2, 3, 4]
     assert all(a.started for a in timeline) and len(runs_seen) == 4  # one run per arriving span
     with lineage.open_store(config.metadata) as store:
-        history = [r for r in lineage.runs(store, config.pipeline_name) if ":ingest-span-" not in r.trigger]
+        history = [r for r in lineage.runs(store, config.pipeline_name) if ":backfill-span" not in r.trigger]
     assert [r.spans for r in history] == [[1], [2], [3], [4]]
 
     corrupted, drifted = timeline[2], timeline[3]

@@ -169,5 +169,7 @@ def progress(node_id: str, index: int, total: int, result: NodeResult | None) ->
         for artifacts in result.outputs.values():
             if artifacts and artifacts[0].uri:
                 where = f"-> {artifacts[0].uri}"
+                if len(artifacts) > 1:  # a back-fill's one artifact per span, or a window
+                    where += f" (+{len(artifacts) - 1} more)"
                 break
         print(f"[{index:2}/{total}] {node_id:<17} {result.status:<8} {result.seconds:6.1f} s  {where}", flush=True)

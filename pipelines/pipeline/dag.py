@@ -7,7 +7,10 @@
     eval_window (the window without its newest span) -> Evaluator
     baseline (latest blessed model from another window) -> Trainer, Evaluator -> Pusher
 
-Node ids are stable (they name MLMD contexts and output directories).
+Node ids are stable (they name MLMD contexts and output directories). The local runner's
+back-fill of a first window uses two more pipelines from the same nodes:
+`create_backfill_pipeline` (the older spans' ExampleGen and StatisticsGen, one execution each)
+and `create_validation_pipeline` (one span's validation and gate).
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ from components import pusher as atomic_pusher
 from components.data_checks import DataChecks
 from components.gate import ValidatedSpan, ValidationGate
 from components.schema import CuratedSchemaGen
+from components.span_batch import SpanBatchExampleGen, SpanBatchStatisticsGen
 from components.window import (
+    IngestedSpan,
     LatestBlessedModelOtherWindow,
     LatestCacheOtherWindow,
     ReferenceWindow,
@@ -57,16 +62,24 @@ from pipelines.pipeline.evaluation import eval_config
 
 PREPROCESSING_FN = "pipelines.models.preprocessing.preprocessing_fn"
 RUN_FN = "pipelines.models.model.run_fn"
+OUTPUT_SPLITS = example_gen_pb2.Output(
+    split_config=example_gen_pb2.SplitConfig(
+        splits=[
+            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
+            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+        ]
+    )
+)
+# Top values and unique counts from a sketch inside TFDV's one combiner, instead of extra Beam
+# stages per split (tfdv 1.21 statistics/stats_impl.py:448-459; the sketch is what its in-memory
+# statistics always use); the top values are exact while a column has fewer distinct values than
+# the sketch's 1,024 buckets, as every curated domain here. Measured on a full run (16 spans, one
+# StatisticsGen each): 41.9 s -> 30.3 s.
+STATS_OPTIONS = tfdv.StatsOptions(use_sketch_based_topk_uniques=True)
 
 
-def create_pipeline(
-    config: PipelineConfig, span: int | None = None, ingest_only: bool = False
-) -> tfx_pipeline.Pipeline:
-    """The pipeline over `span` (None: the latest span under data_root).
-
-    `ingest_only` stops after the gate: how the older spans of a first window are ingested.
-    """
-    spec = config.spec
+def create_pipeline(config: PipelineConfig, span: int | None = None) -> tfx_pipeline.Pipeline:
+    """The pipeline over `span` (None: the latest span under data_root)."""
     custom_config = config.training_config()
     range_config = (
         range_config_pb2.RangeConfig(
@@ -81,28 +94,12 @@ def create_pipeline(
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_PATTERN)]
         ),
-        output_config=example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[
-                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
-                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
-                ]
-            )
-        ),
+        output_config=OUTPUT_SPLITS,
         range_config=range_config,
     ).with_id(Node.EXAMPLE_GEN)
-    schema = CuratedSchemaGen(schema_file=str(spec.schema_path())).with_id(Node.SCHEMA)
-    statistics = StatisticsGen(
-        examples=example_gen.outputs["examples"],
-        # Top values and unique counts from a sketch inside TFDV's one combiner, instead of extra
-        # Beam stages per split (tfdv 1.21 statistics/stats_impl.py:448-459; the sketch is what its
-        # in-memory statistics always use); the top values are exact while a column has fewer
-        # distinct values than the sketch's 1,024 buckets, as every curated domain here.
-        # Measured on a full run (16 spans, one StatisticsGen each): 41.9 s -> 30.3 s.
-        stats_options=tfdv.StatsOptions(use_sketch_based_topk_uniques=True),
-    ).with_id(Node.STATISTICS_GEN)
-    validator = ExampleValidator(statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]).with_id(
-        Node.EXAMPLE_VALIDATOR
+    schema = CuratedSchemaGen(schema_file=str(config.spec.schema_path())).with_id(Node.SCHEMA)
+    statistics = StatisticsGen(examples=example_gen.outputs["examples"], stats_options=STATS_OPTIONS).with_id(
+        Node.STATISTICS_GEN
     )
     # The validated spans before this one (by type: every run's), for the span-vs-history checks.
     history = Resolver(
@@ -112,19 +109,7 @@ def create_pipeline(
         validated=Channel(type=ValidatedSpan),
         current=example_gen.outputs["examples"],
     ).with_id(Node.SPAN_HISTORY)
-    checks = DataChecks(
-        examples=example_gen.outputs["examples"],
-        statistics=statistics.outputs["statistics"],
-        history=history.outputs["validated"],
-        config=json.dumps(config.data_checks_config(), sort_keys=True),
-    ).with_id(Node.DATA_CHECKS)
-    gate = ValidationGate(
-        examples=example_gen.outputs["examples"],
-        anomalies=validator.outputs["anomalies"],
-        checks=checks.outputs["results"],
-    ).with_id(Node.GATE)
-    if ingest_only:
-        return _pipeline(config, [schema, example_gen, statistics, validator, history, checks, gate])
+    validator, checks, gate = _validation(config, schema, example_gen.outputs["examples"], statistics, history)
 
     # Channels by type (no producer) query the artifacts of *every* run of the pipeline; a channel
     # from an upstream node would see only this run's. TFX does not chain resolvers, so each
@@ -220,6 +205,62 @@ def create_pipeline(
         pusher,
     ]
     return _pipeline(config, [n for n in nodes if n is not None])
+
+
+def _validation(config: PipelineConfig, schema, examples: Channel, statistics, history: Resolver) -> tuple:
+    """ExampleValidator, DataChecks and the ValidationGate over one span's examples and statistics."""
+    validator = ExampleValidator(statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]).with_id(
+        Node.EXAMPLE_VALIDATOR
+    )
+    checks = DataChecks(
+        examples=examples,
+        statistics=statistics.outputs["statistics"],
+        history=history.outputs["validated"],
+        config=json.dumps(config.data_checks_config(), sort_keys=True),
+    ).with_id(Node.DATA_CHECKS)
+    gate = ValidationGate(
+        examples=examples, anomalies=validator.outputs["anomalies"], checks=checks.outputs["results"]
+    ).with_id(Node.GATE)
+    return validator, checks, gate
+
+
+# --- the back-fill of a first window (pipelines.runners.local) ---------------------------------
+
+
+def create_backfill_pipeline(config: PipelineConfig, spans: list[int]) -> tfx_pipeline.Pipeline:
+    """Ingests the older `spans` of a first window in one execution each of ExampleGen and
+    StatisticsGen (components.span_batch: one artifact per span, as CsvExampleGen and
+    StatisticsGen would write them). Node ids are the ingestion nodes' own: the output
+    directories and ML Metadata's per-node history are where they would be."""
+    example_gen = SpanBatchExampleGen(input_base=config.data_root, spans=spans, output_config=OUTPUT_SPLITS).with_id(
+        Node.EXAMPLE_GEN
+    )
+    statistics = SpanBatchStatisticsGen(examples=example_gen.outputs["examples"], stats_options=STATS_OPTIONS).with_id(
+        Node.STATISTICS_GEN
+    )
+    return _pipeline(config, [example_gen, statistics])
+
+
+def create_validation_pipeline(config: PipelineConfig, span: int) -> tfx_pipeline.Pipeline:
+    """The gate of one back-filled span: its Examples and statistics (the latest
+    create_backfill_pipeline wrote for it) through the nodes that judge a new span, against the
+    spans validated before it. Spans are judged one at a time, oldest first, because each span's
+    checks compare it with the validated spans before it."""
+    schema = CuratedSchemaGen(schema_file=str(config.spec.schema_path())).with_id(Node.SCHEMA)
+    ingested = Resolver(
+        strategy_class=IngestedSpan,
+        config={"span": span},
+        examples=Channel(type=standard_artifacts.Examples),
+        statistics=Channel(type=standard_artifacts.ExampleStatistics),
+    ).with_id(Node.INGESTED_SPAN)
+    history = Resolver(
+        strategy_class=ValidatedHistory,
+        config={"num_spans": config.window_spans, "span": span},  # TFX does not chain resolvers
+        examples=Channel(type=standard_artifacts.Examples),
+        validated=Channel(type=ValidatedSpan),
+    ).with_id(Node.SPAN_HISTORY)
+    nodes = _validation(config, schema, ingested.outputs["examples"], ingested, history)
+    return _pipeline(config, [schema, ingested, history, *nodes])
 
 
 def _pipeline(config: PipelineConfig, components: list) -> tfx_pipeline.Pipeline:

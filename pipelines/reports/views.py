@@ -17,7 +17,7 @@ from typing import Any
 
 from tfx.dsl.io import fileio
 
-from components.artifacts import has_prop, int_prop, str_prop
+from components.artifacts import has_prop, int_prop, span_of, str_prop
 from components.gate import find_validation_error
 from pipelines.names import Node, NodeStatus
 from pipelines.pipeline.evaluation import SHOWN_METRICS, read_evaluation
@@ -92,14 +92,18 @@ def _props(a: Artifact) -> str:
 
 def _statistics(outputs, error) -> str:
     """Per-split tables (readable offline, with a histogram per numeric feature), then TFDV's
-    interactive Facets view, which loads its scripts from the internet (blank offline)."""
+    interactive Facets view, which loads its scripts from the internet (blank offline). A
+    back-fill's StatisticsGen has one artifact per span: a section each, tables only."""
+    stats = outputs.get("statistics", [])
+    if len(stats) == 1:
+        return _statistics_of(stats[0].uri, facets=True)
+    return "".join(f"<h2>span {span_of(a)}</h2>" + _statistics_of(a.uri, facets=False) for a in stats)
+
+
+def _statistics_of(uri: str, facets: bool) -> str:
     import tensorflow_data_validation as tfdv
     from tensorflow_data_validation.utils import display_util
 
-    stats = outputs.get("statistics", [])
-    if not stats:
-        return ""
-    uri = stats[0].uri
     splits = sorted(d.rstrip("/") for d in fileio.listdir(uri) if d.startswith("Split-")) if fileio.isdir(uri) else []
     loaded = [tfdv.load_stats_binary(os.path.join(uri, s, "FeatureStats.pb")) for s in splits]
     if not loaded:
@@ -109,14 +113,16 @@ def _statistics(outputs, error) -> str:
         + statistics_table(stats_list.datasets[0])
         for split, stats_list in zip(splits, loaded, strict=True)
     ]
-    facets = (
+    if not facets:
+        return "".join(parts)
+    view = (
         display_util.get_statistics_html(loaded[0], lhs_name=splits[0])
         if len(loaded) == 1
         else display_util.get_statistics_html(loaded[0], loaded[1], lhs_name=splits[0], rhs_name=splits[1])
     )
     parts.append(
         "<details><summary>Interactive Facets view (needs internet access: it loads its "
-        f"scripts from the web)</summary>{facets}</details>"
+        f"scripts from the web)</summary>{view}</details>"
     )
     return "".join(parts)
 

@@ -90,21 +90,30 @@ def _write_view(views_dir: Path | None, result: NodeResult) -> None:
 # --- a whole local run: back-fill the window's older spans, then the full pipeline -------------
 
 
-def ingested_spans(metadata_path: str) -> set[int]:
-    """Spans that CsvExampleGen has ingested before (passed the gate or not), from ML Metadata."""
-    if not os.path.exists(metadata_path):
+def backfill_plan(present: list[int], window_spans: int, judged: set[int]) -> list[int]:
+    """The older spans of the window (all but the newest) that the gate has not judged yet: on a
+    fresh store, the first window's; after a back-fill stopped at a refused span, the spans after
+    it (ingested again: their first Examples were never judged)."""
+    return [s for s in present[-window_spans:-1] if s not in judged]
+
+
+def judged_spans(config: PipelineConfig) -> set[int]:
+    if not os.path.exists(config.metadata):
         return set()
-    with lineage.open_store(metadata_path) as store:
-        return lineage.ingested_spans(store)
+    with lineage.open_store(config.metadata) as store:
+        return lineage.judged_spans(store, config.pipeline_name)
 
 
 def run_local(config: PipelineConfig, progress: Progress | None = None, trigger: str = "manual") -> RunSummary:
-    """Runs the pipeline on the newest span, ingesting first the window's spans never seen.
+    """Runs the pipeline on the newest span, back-filling first the window's older spans.
 
     ExampleGen reads one span per execution; on a fresh store the older spans of the first
-    window are ingested (and validated) by the pipeline's ingestion nodes, one span each.
-    `trigger` (why the run started) is recorded in the run ids, hence in ML Metadata.
-    Returns a RunSummary; never raises for a pipeline failure (the summary says what failed).
+    window are ingested together (dag.create_backfill_pipeline: one execution each of ExampleGen
+    and StatisticsGen, one artifact per span), then judged one by one, oldest first, by the
+    pipeline's own validation nodes (dag.create_validation_pipeline). A refused span stops the
+    run, as in the pipeline. `trigger` (why the run started) is recorded in the run ids, hence in
+    ML Metadata. Returns a RunSummary; never raises for a pipeline failure (the summary says what
+    failed).
     """
     summary = RunSummary()
     started = time.monotonic()
@@ -114,8 +123,7 @@ def run_local(config: PipelineConfig, progress: Progress | None = None, trigger:
         return summary
     newest = present[-1]
     summary.newest_span = newest
-    seen = ingested_spans(config.metadata)
-    backfill = [s for s in present[-config.window_spans : -1] if s not in seen]
+    backfill = backfill_plan(present, config.window_spans, judged_spans(config))
     results: list[NodeResult] = []
     try:
         for span in [*backfill, newest]:
@@ -126,16 +134,26 @@ def run_local(config: PipelineConfig, progress: Progress | None = None, trigger:
     views_root = Path(config.pipeline_root) / "views" / dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     summary.views_dir = str(views_root)
     try:
+        if backfill:
+            name = f"backfill-spans-{backfill[0]}-{backfill[-1]}"
+            if progress:
+                progress(f"-- ingesting spans {_spans_text(backfill)} (older spans of the first window)", 0, 0, None)
+            results += run_pipeline(
+                dag.create_backfill_pipeline(config, backfill),
+                progress,
+                run_id=lineage.run_id_for(f"{trigger}:{name}"),
+                views_dir=views_root / name,
+            )
+            summary.ingested += backfill
         for span in backfill:
             if progress:
-                progress(f"-- ingesting span {span} (older span of the first window)", 0, 0, None)
+                progress(f"-- validating span {span}", 0, 0, None)
             results += run_pipeline(
-                dag.create_pipeline(config, span=span, ingest_only=True),
+                dag.create_validation_pipeline(config, span),
                 progress,
-                run_id=lineage.run_id_for(f"{trigger}:ingest-span-{span}"),
-                views_dir=views_root / f"ingest-span-{span}",
+                run_id=lineage.run_id_for(f"{trigger}:backfill-span-{span}"),
+                views_dir=views_root / f"backfill-span-{span}",
             )
-            summary.ingested.append(span)
         if progress:
             progress(f"-- pipeline on span {newest}", 0, 0, None)
         results += run_pipeline(
@@ -156,6 +174,14 @@ def run_local(config: PipelineConfig, progress: Progress | None = None, trigger:
     return summary
 
 
+def _spans_text(spans: list[int]) -> str:
+    return (
+        f"{spans[0]}-{spans[-1]}"
+        if spans == list(range(spans[0], spans[-1] + 1)) and len(spans) > 2
+        else ", ".join(map(str, spans))
+    )
+
+
 def short_error(exc: BaseException | None, max_lines: int = 6) -> str:
     """The error's type and message, without TensorFlow's repeated stack listings."""
     lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
@@ -172,8 +198,10 @@ def fill_from_results(summary: RunSummary, results: list[NodeResult]) -> None:
     summary.cached_nodes = sum(r.status == NodeStatus.CACHED for r in results)
     by_node = {r.node_id: r for r in results}  # later results (the main run) win
     example_gen = by_node.get(Node.EXAMPLE_GEN)
-    if example_gen and example_gen.status == NodeStatus.RAN and summary.newest_span not in summary.ingested:
-        summary.ingested += [span_of(a) for a in example_gen.outputs.get("examples", [])]
+    if example_gen and example_gen.status == NodeStatus.RAN:
+        summary.ingested += [
+            s for s in map(span_of, example_gen.outputs.get("examples", [])) if s not in summary.ingested
+        ]
     window = by_node.get(Node.SPAN_WINDOW)
     if window:
         summary.spans = sorted(span_of(a) for a in window.outputs.get("examples", []))
