@@ -33,8 +33,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Iterator
 
 import apache_beam as beam
+import pyarrow as pa
 import tensorflow_data_validation as tfdv
 from apache_beam.io import fileio as beam_fileio
 from apache_beam.io import filesystem
@@ -115,15 +117,17 @@ class _TFRecordSink(beam_fileio.FileSink):
             mime_type="application/octet-stream", compression_type=filesystem.CompressionTypes.GZIP
         )
 
-    def open(self, fh) -> None:
+    def open(self, fh: filesystem.CompressedFile) -> None:
         self._fh = fh
 
-    def write(self, record) -> None:
+    def write(self, record: tuple[str, bytes]) -> None:
         _TFRecordUtil.write_record(self._fh, record[1])
 
     def flush(self) -> None:
-        # WriteToFiles closes the file after flush(); flushing the gzip stream here as well would
-        # finish it twice (zlib "inconsistent stream state", measured).
+        # WriteToFiles calls flush() and then closes the file (beam 2.77 io/fileio.py:956-957,
+        # 1057-1058). A gzip file's flush() ends the compressed stream (io/filesystem.py:333-337)
+        # and close() ends it again: zlib "inconsistent stream state" (measured). close() alone
+        # writes everything.
         pass
 
 
@@ -286,10 +290,10 @@ class _DecodeFile(beam.DoFn):
     """(slice key, TFRecord file) -> (slice key, RecordBatch) per DECODE_BATCH records, decoded
     as StatisticsGen's TFXIO decodes them without a schema (types inferred from the data)."""
 
-    def setup(self):
+    def setup(self) -> None:
         self._decoder = example_coder.ExamplesToRecordBatchDecoder()
 
-    def process(self, item):
+    def process(self, item: tuple[str, str]) -> Iterator[tuple[str, pa.RecordBatch]]:
         key, path = item
         batch: list[bytes] = []
         with FileSystems.open(path, compression_type=filesystem.CompressionTypes.AUTO) as f:
