@@ -133,32 +133,26 @@ def run_local(config: PipelineConfig, progress: Progress | None = None, trigger:
         return summary
     views_root = Path(config.pipeline_root) / "views" / dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     summary.views_dir = str(views_root)
+
+    def section(header: str, pipeline: tfx_pipeline.Pipeline, name: str = "") -> None:
+        """One pipeline run, after its header line; `name` marks a back-fill run (its run id's
+        suffix and its views' sub-directory)."""
+        if progress:
+            progress(header, 0, 0, None)
+        run_id = lineage.run_id_for(f"{trigger}:{name}" if name else trigger)
+        results.extend(run_pipeline(pipeline, progress, run_id=run_id, views_dir=views_root / name))
+
     try:
         if backfill:
-            name = f"backfill-spans-{backfill[0]}-{backfill[-1]}"
-            if progress:
-                progress(f"-- ingesting spans {_spans_text(backfill)} (older spans of the first window)", 0, 0, None)
-            results += run_pipeline(
+            section(
+                f"-- ingesting spans {_spans_text(backfill)} (older spans of the first window)",
                 dag.create_backfill_pipeline(config, backfill),
-                progress,
-                run_id=lineage.run_id_for(f"{trigger}:{name}"),
-                views_dir=views_root / name,
+                f"backfill-spans-{backfill[0]}-{backfill[-1]}",
             )
             summary.ingested += backfill
         for span in backfill:
-            if progress:
-                progress(f"-- validating span {span}", 0, 0, None)
-            results += run_pipeline(
-                dag.create_validation_pipeline(config, span),
-                progress,
-                run_id=lineage.run_id_for(f"{trigger}:backfill-span-{span}"),
-                views_dir=views_root / f"backfill-span-{span}",
-            )
-        if progress:
-            progress(f"-- pipeline on span {newest}", 0, 0, None)
-        results += run_pipeline(
-            dag.create_pipeline(config, span=newest), progress, run_id=lineage.run_id_for(trigger), views_dir=views_root
-        )
+            section(f"-- validating span {span}", dag.create_validation_pipeline(config, span), f"backfill-span-{span}")
+        section(f"-- pipeline on span {newest}", dag.create_pipeline(config, span=newest))
     except NodeFailed as failed:
         results += failed.results  # the failed pipeline's nodes, up to the failure
         gate_error = find_validation_error(failed.result.error)
