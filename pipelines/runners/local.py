@@ -26,7 +26,7 @@ from pipelines.names import Node, NodeStatus, Outcome
 from pipelines.pipeline import dag
 from pipelines.pipeline.evaluation import read_evaluation
 from pipelines.reports import views
-from pipelines.reports.summary import RunSummary
+from pipelines.reports.summary import RunSummary, span_ranges
 from pipelines.runners.launcher import NodeResult, compile_ir, connection_config, launch, new_run_id, nodes
 
 
@@ -145,7 +145,7 @@ def run_local(config: PipelineConfig, progress: Progress | None = None, trigger:
     try:
         if backfill:
             section(
-                f"-- ingesting spans {_spans_text(backfill)} (older spans of the first window)",
+                f"-- ingesting spans {span_ranges(backfill)} (older spans of the first window)",
                 dag.create_backfill_pipeline(config, backfill),
                 f"backfill-spans-{backfill[0]}-{backfill[-1]}",
             )
@@ -166,14 +166,6 @@ def run_local(config: PipelineConfig, progress: Progress | None = None, trigger:
     summary.seconds = time.monotonic() - started
     fill_from_results(summary, results)
     return summary
-
-
-def _spans_text(spans: list[int]) -> str:
-    return (
-        f"{spans[0]}-{spans[-1]}"
-        if spans == list(range(spans[0], spans[-1] + 1)) and len(spans) > 2
-        else ", ".join(map(str, spans))
-    )
 
 
 def short_error(exc: BaseException | None, max_lines: int = 6) -> str:
