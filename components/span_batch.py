@@ -135,6 +135,15 @@ def _file_name(window, pane, shard_index, total_shards, compression, destination
     return f"{destination}/{RECORD_FILE}-{shard_index:05d}-of-{total_shards:05d}.gz"
 
 
+def _write_if_empty(base: str, destination: str) -> None:
+    """An empty split (a span with no rows, or too few to fill every split) gets one empty
+    shard, as CsvExampleGen's WriteToTFRecord writes (measured); WriteToFiles writes no file for
+    a destination without records, and readers of the split would find nothing to read."""
+    if not fileio.glob(os.path.join(base, destination, "*")):
+        path = os.path.join(base, _file_name(None, None, 0, 1, None, destination))
+        FileSystems.create(path, compression_type=filesystem.CompressionTypes.GZIP).close()
+
+
 class _ReadSpanRecords(beam.DoFn):
     """(span, path) -> (span, CSV record), with CsvExampleGen's reader (header skipped,
     multi-line quoted fields joined)."""
@@ -255,6 +264,9 @@ class SpanBatchExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
                     max_writers_per_bundle=len(spans) * len(split_names),
                 )
             )
+        for span in spans:
+            for split in split_names:
+                _write_if_empty(template.uri, f"span-{span}/Split-{split}")
         output_dict["examples"][:] = artifacts
 
 
@@ -353,7 +365,9 @@ class SpanBatchStatisticsGenExecutor(base_beam_executor.BaseBeamExecutor):
             )
         by_key = {d.name: d for d in tfdv.load_stats_binary(combined).datasets}
         for key, target in targets.items():
-            dataset = by_key[key]
+            # TFDV emits no slice for a key without rows; StatisticsGen writes one empty dataset
+            # for an empty split (measured), which ExampleValidator reports as data missing.
+            dataset = by_key.get(key, statistics_pb2.DatasetFeatureStatistics())
             dataset.name = ""  # StatisticsGen's unsliced dataset has no name
             io_utils.write_bytes_file(
                 target, statistics_pb2.DatasetFeatureStatisticsList(datasets=[dataset]).SerializeToString()

@@ -199,3 +199,44 @@ def test_a_bad_row_names_the_span_file(spans, tmp_path):
             {"examples": [template]},
             {"input_base": str(bad), "spans": '{"7": ""}', "output_config": proto_utils.proto_to_json(SPLITS)},
         )
+
+
+def test_empty_splits_equal_csv_example_gen_and_statistics_gen(tmp_path):
+    """A span with a header only, and one whose single row leaves the eval split empty: each
+    split gets one empty file and one empty statistics dataset, as TFX's components write them
+    (ExampleValidator then reports the data as missing and the gate refuses the span)."""
+    lines = TAXI_CSV.read_text().splitlines()
+    for span, rows in ((1, 0), (2, 1)):
+        (tmp_path / "in" / f"span-{span}").mkdir(parents=True)
+        (tmp_path / "in" / f"span-{span}" / "data.csv").write_text("\n".join(lines[: 1 + rows]) + "\n")
+    context = BaseBeamExecutor.Context(tmp_dir=str(tmp_path / "tmp"), unique_id="1")
+    template = standard_artifacts.Examples()
+    template.uri = str(tmp_path / "batch")
+    examples = {"examples": [template]}
+    properties = {"input_base": str(tmp_path / "in"), "spans": '{"1": "", "2": ""}'}
+    SpanBatchExampleGenExecutor(context).Do(
+        {}, examples, {**properties, "output_config": proto_utils.proto_to_json(SPLITS)}
+    )
+    for i, batch in enumerate(examples["examples"]):
+        batch.id = 10 + i
+    template = standard_artifacts.ExampleStatistics()
+    template.uri = str(tmp_path / "batch-statistics")
+    statistics = {"statistics": [template]}
+    SpanBatchStatisticsGenExecutor(context).Do(
+        {"examples": examples["examples"]}, statistics, {"stats_options_json": STATS_OPTIONS}
+    )
+    for batch, stats in zip(examples["examples"], statistics["statistics"], strict=True):
+        span = span_of(batch)
+        reference = _tfx_example_gen(tmp_path / "in", span, tmp_path / "tfx" / str(span))
+        reference_stats = standard_artifacts.ExampleStatistics()
+        reference_stats.uri = str(tmp_path / "tfx" / f"statistics-{span}")
+        StatisticsGenExecutor().Do(
+            {"examples": [reference]}, {"statistics": [reference_stats]}, {"stats_options_json": STATS_OPTIONS}
+        )
+        for split in ("train", "eval"):
+            files = glob.glob(str(Path(artifact_utils.get_split_uri([batch], split)) / "*"))
+            assert len(files) == 1, (span, split)
+            assert _records(batch, split) == _records(reference, split), (span, split)
+            assert _stats(stats, split) == _stats(reference_stats, split), (span, split)
+    assert _stats(statistics["statistics"][0], "train").datasets[0].num_examples == 0
+    assert _stats(statistics["statistics"][1], "eval").datasets[0].num_examples == 0
