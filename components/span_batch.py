@@ -31,6 +31,7 @@ continuous-training run ingests its one new span with CsvExampleGen and Statisti
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -83,14 +84,18 @@ def child_artifact(template: types.Artifact, name: str) -> types.Artifact:
     return child
 
 
-def span_file(input_base: str, span: int) -> str:
-    return os.path.join(input_base, f"span-{span}", "data.csv")
+def span_file(input_base: str, pattern: str, span: int) -> str:
+    """The span's file: `pattern` (CsvExampleGen's, with `{SPAN}`) filled in as its driver fills
+    it (tfx example_gen/utils.py get_pattern_for_span_version)."""
+    return os.path.join(
+        input_base, example_gen_utils.get_pattern_for_span_version(pattern, True, False, False, span, None)
+    )
 
 
-def input_fingerprint(input_base: str, span: int) -> str:
+def input_fingerprint(input_base: str, pattern: str, span: int) -> str:
     """What CsvExampleGen's driver records as `input_fingerprint` for the span's one input split
     (tfx utils/io_utils.py generate_fingerprint: files, bytes, mtimes)."""
-    return io_utils.generate_fingerprint(INPUT_SPLIT, span_file(input_base, span))
+    return io_utils.generate_fingerprint(INPUT_SPLIT, span_file(input_base, pattern, span))
 
 
 # --- SpanBatchExampleGen ------------------------------------------------------------------------
@@ -99,6 +104,7 @@ def input_fingerprint(input_base: str, span: int) -> str:
 class SpanBatchExampleGenSpec(ComponentSpec):
     PARAMETERS = {
         "input_base": ExecutionParameter(type=str),
+        "pattern": ExecutionParameter(type=str),  # a span's file under input_base, with {SPAN}
         # JSON {span: input fingerprint}: the fingerprints make changed files a cache miss, as
         # CsvExampleGen's driver does by adding its fingerprint to the execution's properties.
         "spans": ExecutionParameter(type=str),
@@ -181,11 +187,8 @@ class _ToSplitExample(beam.DoFn):
         self._paths = paths
         self._split_config = split_config
         self._names = [s.name for s in split_config.splits]
-        self._buckets = []
-        total = 0
-        for split in split_config.splits:
-            total += split.hash_buckets
-            self._buckets.append(total)
+        # cumulative bucket bounds, as CsvExampleGen's GenerateExamplesByBeam computes them
+        self._buckets = list(itertools.accumulate(s.hash_buckets for s in split_config.splits))
         self._converters: dict[int, _ParsedCsvToTfExample] = {}
 
     def process(self, item, column_infos):
@@ -202,14 +205,14 @@ class _ToSplitExample(beam.DoFn):
 
 class SpanBatchExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict: dict, output_dict: dict[str, list[types.Artifact]], exec_properties: dict) -> None:
-        input_base = exec_properties["input_base"]
+        input_base, pattern = exec_properties["input_base"], exec_properties["pattern"]
         spans = sorted(int(s) for s in json.loads(exec_properties["spans"]))
         output_config = example_gen_pb2.Output()
         proto_utils.json_to_proto(exec_properties["output_config"], output_config)
         split_config = output_config.split_config
         split_names = [s.name for s in split_config.splits]
         template = artifact_utils.get_single_instance(output_dict["examples"])
-        paths = {span: span_file(input_base, span) for span in spans}
+        paths = {span: span_file(input_base, pattern, span) for span in spans}
 
         artifacts = []
         for span in spans:
@@ -217,7 +220,7 @@ class SpanBatchExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
             examples.split_names = artifact_utils.encode_split_names(split_names)
             examples.set_int_custom_property(example_gen_utils.SPAN_PROPERTY_NAME, span)
             examples.set_string_custom_property(
-                example_gen_utils.FINGERPRINT_PROPERTY_NAME, input_fingerprint(input_base, span)
+                example_gen_utils.FINGERPRINT_PROPERTY_NAME, input_fingerprint(input_base, pattern, span)
             )
             examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
             examples_utils.set_file_format(examples, "tfrecords_gzip")
@@ -271,17 +274,18 @@ class SpanBatchExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
 
 
 class SpanBatchExampleGen(base_component.BaseComponent):
-    """CsvExampleGen over several spans `<input_base>/span-<N>/data.csv` at once: one Examples
-    artifact per span, hash-split by `output_config` as CsvExampleGen splits."""
+    """CsvExampleGen over several spans (`<input_base>/<pattern>`, `{SPAN}` filled in) at once:
+    one Examples artifact per span, hash-split by `output_config` as CsvExampleGen splits."""
 
     SPEC_CLASS = SpanBatchExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(SpanBatchExampleGenExecutor)
 
-    def __init__(self, input_base: str, spans: list[int], output_config: example_gen_pb2.Output):
-        fingerprints = {str(span): input_fingerprint(input_base, span) for span in sorted(spans)}
+    def __init__(self, input_base: str, pattern: str, spans: list[int], output_config: example_gen_pb2.Output):
+        fingerprints = {str(span): input_fingerprint(input_base, pattern, span) for span in sorted(spans)}
         super().__init__(
             spec=SpanBatchExampleGenSpec(
                 input_base=input_base,
+                pattern=pattern,
                 spans=json.dumps(fingerprints, sort_keys=True),
                 output_config=output_config,
                 examples=types.Channel(type=standard_artifacts.Examples),

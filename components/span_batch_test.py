@@ -25,6 +25,7 @@ from tfx.utils import proto_utils
 from components.artifacts import EXAMPLES_ID, span_of, str_prop
 from components.span_batch import SpanBatchExampleGenExecutor, SpanBatchStatisticsGenExecutor
 
+PATTERN = "span-{SPAN}/data.csv"  # as pipelines.data.spans.SPAN_PATTERN
 SPLITS = example_gen_pb2.Output(
     split_config=example_gen_pb2.SplitConfig(
         splits=[
@@ -65,9 +66,7 @@ def _tfx_example_gen(input_base: Path, span: int, out: Path) -> standard_artifac
     properties = {
         "input_base": str(input_base),
         "input_config": proto_utils.proto_to_json(
-            example_gen_pb2.Input(
-                splits=[example_gen_pb2.Input.Split(name="single_split", pattern="span-{SPAN}/data.csv")]
-            )
+            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern=PATTERN)])
         ),
         "output_config": proto_utils.proto_to_json(SPLITS),
         "range_config": proto_utils.proto_to_json(
@@ -121,6 +120,7 @@ def produced(spans, tmp_path_factory):
     batch_examples = {"examples": [template]}
     properties = {
         "input_base": str(spans),
+        "pattern": PATTERN,
         "spans": json.dumps({"1": "", "2": "", "3": ""}),
         "output_config": proto_utils.proto_to_json(SPLITS),
     }
@@ -197,7 +197,12 @@ def test_a_bad_row_names_the_span_file(spans, tmp_path):
         executor.Do(
             {},
             {"examples": [template]},
-            {"input_base": str(bad), "spans": '{"7": ""}', "output_config": proto_utils.proto_to_json(SPLITS)},
+            {
+                "input_base": str(bad),
+                "pattern": PATTERN,
+                "spans": '{"7": ""}',
+                "output_config": proto_utils.proto_to_json(SPLITS),
+            },
         )
 
 
@@ -213,7 +218,7 @@ def test_empty_splits_equal_csv_example_gen_and_statistics_gen(tmp_path):
     template = standard_artifacts.Examples()
     template.uri = str(tmp_path / "batch")
     examples = {"examples": [template]}
-    properties = {"input_base": str(tmp_path / "in"), "spans": '{"1": "", "2": ""}'}
+    properties = {"input_base": str(tmp_path / "in"), "pattern": PATTERN, "spans": '{"1": "", "2": ""}'}
     SpanBatchExampleGenExecutor(context).Do(
         {}, examples, {**properties, "output_config": proto_utils.proto_to_json(SPLITS)}
     )

@@ -109,7 +109,9 @@ def create_pipeline(config: PipelineConfig, span: int | None = None) -> tfx_pipe
         validated=Channel(type=ValidatedSpan),
         current=example_gen.outputs["examples"],
     ).with_id(Node.SPAN_HISTORY)
-    validator, checks, gate = _validation(config, schema, example_gen.outputs["examples"], statistics, history)
+    validator, checks, gate = _validation(
+        config, schema, example_gen.outputs["examples"], statistics.outputs["statistics"], history
+    )
 
     # Channels by type (no producer) query the artifacts of *every* run of the pipeline; a channel
     # from an upstream node would see only this run's. TFX does not chain resolvers, so each
@@ -207,14 +209,12 @@ def create_pipeline(config: PipelineConfig, span: int | None = None) -> tfx_pipe
     return _pipeline(config, [n for n in nodes if n is not None])
 
 
-def _validation(config: PipelineConfig, schema, examples: Channel, statistics, history: Resolver) -> tuple:
+def _validation(config: PipelineConfig, schema, examples: Channel, statistics: Channel, history: Resolver) -> tuple:
     """ExampleValidator, DataChecks and the ValidationGate over one span's examples and statistics."""
-    validator = ExampleValidator(statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]).with_id(
-        Node.EXAMPLE_VALIDATOR
-    )
+    validator = ExampleValidator(statistics=statistics, schema=schema.outputs["schema"]).with_id(Node.EXAMPLE_VALIDATOR)
     checks = DataChecks(
         examples=examples,
-        statistics=statistics.outputs["statistics"],
+        statistics=statistics,
         history=history.outputs["validated"],
         config=json.dumps(config.data_checks_config(), sort_keys=True),
     ).with_id(Node.DATA_CHECKS)
@@ -232,9 +232,9 @@ def create_backfill_pipeline(config: PipelineConfig, spans: list[int]) -> tfx_pi
     StatisticsGen (components.span_batch: one artifact per span, as CsvExampleGen and
     StatisticsGen would write them). Node ids are the ingestion nodes' own: the output
     directories and ML Metadata's per-node history are where they would be."""
-    example_gen = SpanBatchExampleGen(input_base=config.data_root, spans=spans, output_config=OUTPUT_SPLITS).with_id(
-        Node.EXAMPLE_GEN
-    )
+    example_gen = SpanBatchExampleGen(
+        input_base=config.data_root, pattern=SPAN_PATTERN, spans=spans, output_config=OUTPUT_SPLITS
+    ).with_id(Node.EXAMPLE_GEN)
     statistics = SpanBatchStatisticsGen(examples=example_gen.outputs["examples"], stats_options=STATS_OPTIONS).with_id(
         Node.STATISTICS_GEN
     )
@@ -259,7 +259,7 @@ def create_validation_pipeline(config: PipelineConfig, span: int) -> tfx_pipelin
         examples=Channel(type=standard_artifacts.Examples),
         validated=Channel(type=ValidatedSpan),
     ).with_id(Node.SPAN_HISTORY)
-    nodes = _validation(config, schema, ingested.outputs["examples"], ingested, history)
+    nodes = _validation(config, schema, ingested.outputs["examples"], ingested.outputs["statistics"], history)
     return _pipeline(config, [schema, ingested, history, *nodes])
 
 
