@@ -22,7 +22,7 @@ lineage see exactly what CsvExampleGen and StatisticsGen would have produced:
 
 TFX publishes several artifacts for one output key when each one's URI is a direct
 sub-directory of the artifact the launcher created (tfx 1.21
-orchestration/portable/merge_utils.py:73-90, 175-195): here `<uri>/span-<N>`.
+orchestration/portable/merge_utils.py:63-92, 177-195): here `<uri>/span-<N>`.
 
 Only the local runner's back-fill of a first window uses them (pipelines.pipeline.dag); a
 continuous-training run ingests its one new span with CsvExampleGen and StatisticsGen.
