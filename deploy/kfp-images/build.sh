@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build (once) the container images the Kubeflow Pipelines 2.17.0 manifests run, from package
-# registries only, tagged exactly as those manifests ask; print the image references built.
+# registries only; print the image references built. Images of upstream's own programs are tagged
+# exactly as those manifests ask; stand-ins for other programs carry our own names (openct/kfp-*),
+# and a kustomize `images:` override points the manifests at them.
 #
 #   deploy/kfp-images/build.sh                 (root, a Docker engine, Go, the Go module proxy)
 #   for i in $(deploy/kfp-images/build.sh); do kind load docker-image "$i"; done
@@ -11,6 +13,12 @@
 #   - Argo Workflows v4.0.5 (argo/): quay.io/argoproj/workflow-controller:v4.0.5 and
 #     quay.io/argoproj/argoexec:v4.0.5, as manifests/kustomize/third-party/argo/base/
 #     workflow-controller-deployment-patch.yaml of KFP 2.17.0 names them.
+#   - Stand-ins for KFP's third-party images (images/<name>/, see README.md):
+#     openct/kfp-mariadb:11.8 (Debian's mariadb-server, for mysql:8.4), openct/kfp-seaweedfs:4.53
+#     (seaweedfs/: the weed command from the module proxy, for ghcr.io/chrislusf/seaweedfs:4.34,
+#     a version the proxy does not serve), openct/kfp-shell:trixie (sh and netcat-openbsd, for
+#     docker.io/alpine:3.23 in KFP's wait-for-* init containers). Their Debian package versions
+#     are the suite's at build time, recorded in the label org.openct.debian-packages.
 #   - The KFP 2.17.0 backend (kfp/, ghcr.io/kubeflow/kfp-*:2.17.0): only when kfp/go.mod exists.
 #     It does not yet: the module proxy reachable here answers 403 "This module version is not
 #     available" for github.com/kubeflow/pipelines@v0.0.0-20260709152847-4a3592cb2dd0 (the
@@ -28,6 +36,14 @@ cache="${OPENCT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openct}/kfp"
 argo_version=v4.0.5  # also in argo/go.mod
 argo_commit=0ab1452144d8f4d57c50b37ce50dad218868e950  # the proxy's .info Origin.Hash for v4.0.5
 kfp_version=2.17.0
+# SeaweedFS: the release that seaweedfs/go.mod's pseudo-version is (weed/util/version/constants.go
+# says 4.53; checked below), and the commit of that pseudo-version (upstream links its short hash
+# into the version string). Release tags ("4.34") are not semver, so the proxy has only
+# pseudo-versions; the one for 4.34 (v0.0.0-20260615054144-c6cf5a5bd7c8) it answers with 403.
+seaweedfs_version=4.53
+seaweedfs_commit=7506e5f91cd6
+# MariaDB: the series of Debian 13's mariadb-server (1:11.8.x; checked after the build)
+mariadb_series=11.8
 
 tool=kfp-images
 key_label=org.openct.kfp-images.key
@@ -85,13 +101,25 @@ for c in "${argo_cmds[@]}"; do
 done
 go_work=off
 
+seaweedfs_src=$(module_dir "$here/seaweedfs" github.com/seaweedfs/seaweedfs)
+seaweedfs_constants="$seaweedfs_src/weed/util/version/constants.go"
+if ! grep -q "MAJOR_VERSION *= int32(${seaweedfs_version%.*})" "$seaweedfs_constants" ||
+  ! grep -q "MINOR_VERSION *= int32(${seaweedfs_version#*.})" "$seaweedfs_constants"; then
+  die "seaweedfs/go.mod's module is not SeaweedFS $seaweedfs_version (see $seaweedfs_constants)"
+fi
+seaweedfs_ldflags="-s -w -X github.com/seaweedfs/seaweedfs/weed/util/version.COMMIT=$seaweedfs_commit"
+seaweedfs_out="$cache/bin/seaweedfs-$seaweedfs_version-$(key_of "$here/seaweedfs" "$go_version" "$seaweedfs_ldflags")"
+step "go build seaweedfs $seaweedfs_version (weed)" \
+  go_build "$here/seaweedfs" "$seaweedfs_out" "$seaweedfs_ldflags" github.com/seaweedfs/seaweedfs/weed
+
 # ------------------------------------------------------------------------------- the images
 docker info >/dev/null 2>&1 || die "no Docker engine answers (deploy/docker-engine.sh starts one)"
 base=$(bash "$deploy/base-image.sh")
 base_id=$(docker image inspect -f '{{.Id}}' "$base")
 
 # dockerfile_image REF KEY DIR ENTRYPOINT_JSON [--build-arg ...] -- [FILE...]:
-# docker build DIR (plus FILEs copied in, ENTRYPOINT appended) on our base
+# docker build DIR (plus FILEs copied in, ENTRYPOINT appended unless "": the Dockerfile's own) on
+# our base
 dockerfile_image() {
   local ref=$1 key=$2 dir=$3 entrypoint=$4 ctx args=()
   shift 4
@@ -101,11 +129,29 @@ dockerfile_image() {
   ctx=$(mktemp -d "$cache/ctx.XXXXXX")
   cp -r "$dir/." "$ctx/"
   [ $# -eq 0 ] || cp "$@" "$ctx/"
-  printf 'ENTRYPOINT %s\n' "$entrypoint" >>"$ctx/Dockerfile"
+  [ -z "$entrypoint" ] || printf 'ENTRYPOINT %s\n' "$entrypoint" >>"$ctx/Dockerfile"
   docker build -q --build-arg BASE_IMAGE="$base" "${args[@]}" --label "org.openct.kfp-images.key=$key" \
     -t "$ref" "$ctx" 2>&1 >/dev/null | quiet_builder
   rm -rf "$ctx"
   [ "$(image_key "$ref")" = "$key" ] || die "docker build of $ref failed"
+}
+
+# record_debian_packages REF PACKAGE...: label REF with the Debian versions of the PACKAGEs it
+# holds (org.openct.debian-packages="name=version ..."): they are the suite's at build time, so
+# the label says what a given build got. Once per image (a cached image keeps its label).
+record_debian_packages() {
+  local ref=$1 versions
+  shift
+  [ -z "$(docker image inspect -f '{{with index .Config.Labels "org.openct.debian-packages"}}{{.}}{{end}}' "$ref")" ] ||
+    return 0
+  # shellcheck disable=SC2016  # dpkg-query's format, not a shell expansion
+  versions=$(docker run --rm --user 0 --entrypoint dpkg-query "$ref" -W -f '${Package}=${Version} ' "$@")
+  printf 'FROM %s\nLABEL org.openct.debian-packages="%s"\n' "$ref" "${versions% }" |
+    docker build -q -t "$ref" - 2>&1 >/dev/null | quiet_builder
+}
+debian_package_version() {  # IMAGE PACKAGE: the version the label records
+  docker image inspect -f '{{index .Config.Labels "org.openct.debian-packages"}}' "$1" |
+    tr ' ' '\n' | sed -n "s/^$2=//p"
 }
 
 images=()
@@ -122,6 +168,36 @@ build_argo_images() {
   done
 }
 step "argo images" build_argo_images
+
+build_mariadb_image() {
+  local ref="openct/kfp-mariadb:$mariadb_series" version
+  dockerfile_image "$ref" "$(key_of "$here/images/mariadb" "$base_id")" "$here/images/mariadb" ""
+  record_debian_packages "$ref" mariadb-server mariadb-server-core mariadb-client
+  version=$(debian_package_version "$ref" mariadb-server)
+  case "$version" in
+    1:"$mariadb_series".*) ;;
+    *) die "$ref holds mariadb-server $version, not $mariadb_series.x: Debian's suite moved on; change mariadb_series" ;;
+  esac
+  images+=("$ref")
+}
+step "mariadb image (for mysql:8.4)" build_mariadb_image
+
+build_seaweedfs_image() {
+  local ref="openct/kfp-seaweedfs:$seaweedfs_version" toml="$seaweedfs_src/docker/filer.toml"
+  dockerfile_image "$ref" "$(key_of "$seaweedfs_out/weed" "$here/images/seaweedfs" "$toml" "$base_id")" \
+    "$here/images/seaweedfs" "" -- "$seaweedfs_out/weed" "$toml"
+  record_debian_packages "$ref" wget ca-certificates
+  images+=("$ref")
+}
+step "seaweedfs image (for ghcr.io/chrislusf/seaweedfs:4.34)" build_seaweedfs_image
+
+build_shell_image() {
+  local ref=openct/kfp-shell:trixie
+  dockerfile_image "$ref" "$(key_of "$here/images/shell" "$base_id")" "$here/images/shell" ""
+  record_debian_packages "$ref" netcat-openbsd dash coreutils
+  images+=("$ref")
+}
+step "shell image (for docker.io/alpine:3.23)" build_shell_image
 
 # KFP backend: only once kfp/go.mod exists (the module is not available from the proxy here)
 if [ -f "$here/kfp/go.mod" ]; then
