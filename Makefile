@@ -50,6 +50,13 @@ NEED := deploy/need.sh
 IMAGES ?= auto
 LOCAL_IMAGES = $(or $(filter local,$(IMAGES)),$(if $(filter auto,$(IMAGES)),$(shell deploy/registry.sh >/dev/null 2>&1 || echo local)))
 KIND_VERSION := v0.31.0
+# KFP layer: upstream's images (kustomize/kfp), or where they cannot be pulled, kustomize/kfp-airgapped
+# (the third-party images built here by `make kfp-images`; KFP's and Argo's own must be in the engine).
+KFP_LAYER ?= $(if $(LOCAL_IMAGES),kfp-airgapped,kfp)
+# KFP 2.17.0's manifests/kustomize directory, when github.com is not reachable (deploy/kfp-manifests.sh)
+export KFP_MANIFESTS
+METADATA_IMAGE := openct/metadata-server:$(VERSION_TAG)
+METADATA_PORT := 8808
 # The volume directories that pods (uid 10001) write into: created world-writable, and only they
 # are touched (pods own what they write below them; a recursive chmod fails on it for a
 # non-root user). Spans cut by `make deploy` are world-readable (umask 022), which pods need.
@@ -60,7 +67,8 @@ MAKE_VOLUMES := for d in $(KIND_VOLUMES) $(KIND_VOLUMES)/pipeline $(KIND_VOLUMES
 SERVING_WAIT ?= 600s
 
 .PHONY: help env run spans schema test lint format docs test-cluster test-unit bench replay lock clean compile upload submit schedule unschedule runs \
-	engine cluster kfp image deploy ui serve-test e2e trigger-on trigger-off down
+	engine cluster kfp-render kfp kfp-images metadata-image image deploy ui serve-test e2e test-e2e-cluster status \
+	trigger-on trigger-off down
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -78,8 +86,11 @@ spans: ## Cut the dataset into time spans under DATA_ROOT (never rewrites a span
 schema: ## Infer a candidate schema from the spans for review (never touches the curated one)
 	@$(OPENCT) data schema $(DATA_FLAG) $(if $(PIPELINE_ROOT),--pipeline-root $(abspath $(PIPELINE_ROOT))) $(RUN_ARGS)
 
+# The tests run beside openct's ML Metadata gRPC server (its own Python 3.11 env), on a free port.
+WITH_METADATA_SERVER := deploy/metadata-server/with-server.sh
+
 test: $(LINT_FIRST) ## Lint, then all tests: unit and end-to-end (the command CI runs)
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(WITH_METADATA_SERVER) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: ## Style and structure: ruff (lint, format), mypy, import contracts (pyproject.toml)
 	@$(ENV) ruff check --quiet
@@ -99,7 +110,7 @@ test-cluster: ## Tests marked cluster: the spec in the pipeline image, as pods o
 	@OPENCT_BIND="$(OPENCT_BIND) $(HOME)/.kube" $(PY) -m pytest -m cluster -s -rs $(PYTEST_ARGS)
 
 test-unit: $(LINT_FIRST) ## Lint, then the unit tests only (no end-to-end pipeline runs)
-	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	@$(WITH_METADATA_SERVER) $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 replay: ## Replay the taxi spans one at a time with trigger (a corrupted and a drifted span); timeline PNG
 	@$(OPENCT) ct replay $(RUN_ARGS)
@@ -138,13 +149,23 @@ cluster: ## Create the kind cluster 'openct' (Kubernetes 1.32, ports 8080 and 85
 	@if kind get clusters | grep -qx $(KIND_CLUSTER); then echo "kind cluster '$(KIND_CLUSTER)' exists"; \
 	else kind create cluster --config build/kind-cluster.yaml --wait 180s; fi
 
-kfp: ## Install Kubeflow Pipelines 2.17.0 standalone (kustomize/kfp) and wait until it is ready
+kfp-render: ## Render KFP 2.17.0 (kustomize/KFP_LAYER) into build/kfp/; KFP_MANIFESTS=DIR: from a local copy
+	@deploy/kfp-manifests.sh kfp/cluster-scoped build/kfp/cluster-scoped.yaml
+	@deploy/kfp-manifests.sh $(KFP_LAYER) build/kfp/$(KFP_LAYER).yaml
+
+kfp: kfp-render ## Install KFP 2.17.0 (KFP_LAYER) after checking its images are at hand; wait until ready
 	@$(NEED) kubectl cluster
-	kubectl apply -k kustomize/kfp/cluster-scoped
+	@deploy/kind-images.sh $(KIND_CLUSTER) build/kfp/cluster-scoped.yaml build/kfp/$(KFP_LAYER).yaml
+	kubectl apply -f build/kfp/cluster-scoped.yaml
 	kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
-	kubectl apply -k kustomize/kfp
+	kubectl apply -f build/kfp/$(KFP_LAYER).yaml
 	kubectl -n kubeflow wait --for=condition=Available --timeout=1200s deployment --all
-	@echo "KFP is ready: http://localhost:8080"
+	@echo "KFP is ready: http://localhost:8080 ($(if $(filter kfp,$(KFP_LAYER)),UI and API,the API: $(KFP_LAYER) has no UI))"
+
+kfp-images: ## Build the images kfp-airgapped names under our names (database, object store, shell, ML Metadata)
+	@$(NEED) docker
+	@deploy/kfp-images/build.sh
+	@$(MAKE) --no-print-directory metadata-image
 
 image: ## Build the pipeline image (deploy/Dockerfile, from requirements.lock) and load it into kind (IMAGES)
 	@$(NEED) docker kind
@@ -170,10 +191,23 @@ serve-test: ## Predictions from TF Serving (localhost:8501) on real rows of the 
 	@$(OPENCT) serving predict --url http://localhost:8501 --data-root $(KIND_VOLUMES)/pipeline/data \
 		--serving-dir $(KIND_VOLUMES)/models  # request logs beside the models: the CronJob checks skew
 
-e2e: ## All of it on kind: cluster, KFP, image, deploy, upload, a finished run, a prediction, a schedule
-	$(MAKE) cluster kfp image deploy upload
-	$(MAKE) submit WAIT=1
-	$(MAKE) serve-test schedule trigger-on runs
+e2e: ## All of it on kind: cluster, KFP, image, deploy, upload, then the scenarios of tests/test_kfp_e2e.py
+	$(MAKE) cluster $(if $(filter kfp-airgapped,$(KFP_LAYER)),kfp-images) kfp image deploy upload
+	$(MAKE) test-e2e-cluster
+	$(MAKE) schedule trigger-on runs
+
+test-e2e-cluster: ## The cluster scenarios against the deployed KFP (tests/test_kfp_e2e.py; about 40 min)
+	@OPENCT_BIND="$(KIND_VOLUMES) $(HOME)/.kube" KFP_HOST=$${KFP_HOST:-http://localhost:8080} \
+	  OPENCT_METADATA=grpc://localhost:$(METADATA_PORT) $(PY) -m pytest -m cluster -s -rs tests/test_kfp_e2e.py $(PYTEST_ARGS)
+
+metadata-image: ## Build openct's ML Metadata gRPC server image (deploy/metadata-server; Debian 12 base where no registry)
+	@$(NEED) docker
+	docker build -f deploy/metadata-server/Dockerfile -t $(METADATA_IMAGE) \
+	  $(if $(LOCAL_IMAGES),--build-arg BASE_IMAGE=$$(deploy/base-image.sh bookworm)) deploy/metadata-server
+
+status: ## Models and runs from the kind cluster's ML Metadata (openct ct status and ct history)
+	@$(OPENCT) ct status --metadata grpc://localhost:$(METADATA_PORT) --serving-dir $(KIND_VOLUMES)/models
+	@$(OPENCT) ct history --metadata grpc://localhost:$(METADATA_PORT)
 
 trigger-on: ## Let the trigger CronJob start runs (it is deployed suspended; after `make upload`)
 	@$(NEED) kubectl cluster

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Build (once) a Debian 13 base image from a debootstrapped rootfs and print its reference.
+# Build (once) a Debian base image from a debootstrapped rootfs and print its reference.
 #
-#   deploy/base-image.sh      -> openct/debian:trixie-<key>   (root, a running Docker engine)
+#   deploy/base-image.sh [SUITE]  -> openct/debian:SUITE-<key>   (root, a running Docker engine)
+#                                    SUITE: trixie (Debian 13, the default) or bookworm (Debian 12:
+#                                    Python 3.11, which deploy/metadata-server's ml-metadata needs)
 #   docker build -f deploy/Dockerfile --build-arg BASE_IMAGE="$(deploy/base-image.sh)" ...
 #
 # Why this script exists: where no container registry is reachable, deploy/Dockerfile's pinned
@@ -12,7 +14,8 @@
 # suite, the package list, those CAs and this script: a change makes a new image, else it is reused.
 set -euo pipefail
 
-suite=trixie
+suite=${1:-trixie}
+case "$suite" in trixie | bookworm) ;; *) echo "base-image: SUITE must be trixie or bookworm (got '$suite')" >&2; exit 2 ;; esac
 mirror="${OPENCT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 debs=""  # extra Debian packages (comma-separated); empty: minbase, like debian:trixie-slim
 cache="${OPENCT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openct}"

@@ -14,6 +14,7 @@ import itertools
 import json
 import threading
 import urllib.parse
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -65,7 +66,9 @@ class FakeKfp:
 
     def __init__(self, run_outcome: str = "SUCCEEDED"):
         self.ids = (f"id-{n:04d}" for n in itertools.count(1))
-        self.clock = (f"2026-11-23T10:{n // 60:02d}:{n % 60:02d}Z" for n in itertools.count(1))
+        # KFP stamps created_at with the server's clock; one second apart keeps the order strict
+        start = datetime.now(UTC).replace(microsecond=0)
+        self.clock = ((start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ") for n in itertools.count(1))
         self.pipelines: dict[str, dict] = {}
         self.versions: dict[str, dict] = {}  # version id -> version (with its parsed spec)
         self.experiments: dict[str, dict] = {}
@@ -128,6 +131,10 @@ class FakeKfp:
             self.recurring[rec["recurring_run_id"]] = rec
             return rec
         if route == ("DELETE", "recurringruns", 2):
+            # KFP 2.17.0's DeletePropagationPolicy (backend/api/v2beta1/recurring_run.proto:215-220)
+            policy = query.get("propagation_policy", "DELETE_PROPAGATION_POLICY_UNSPECIFIED")
+            if policy not in ("DELETE_PROPAGATION_POLICY_UNSPECIFIED", "FOREGROUND", "BACKGROUND", "ORPHAN"):
+                raise BadRequest(f"propagation_policy {policy!r}")
             self._get(self.recurring, parts[1], "recurring run")
             del self.recurring[parts[1]]
             return {}

@@ -106,6 +106,10 @@ def test_schedule_replaces_by_name_and_unschedule_removes(kfp, spec_path, capsys
     assert "replaced 1" in capsys.readouterr().out
     assert openct(url, "unschedule", "--name", "nightly") == 0
     assert fake.recurring == {}
+    # Both deletes (the replaced schedule's and unschedule's) leave the runs they started to finish:
+    # without ORPHAN, KFP's delete takes the active run's Argo workflow with it (kfp_client.delete_recurring_run).
+    deletes = [query for method, path, query, _ in fake.requests if method == "DELETE"]
+    assert len(deletes) == 2 and all(q.get("propagation_policy") == "ORPHAN" for q in deletes), deletes
     assert openct(url, "unschedule", "--name", "nightly") == 0
     assert "none found" in capsys.readouterr().out
 
@@ -163,3 +167,13 @@ def test_trigger_on_kfp_starts_one_run_per_new_span(kfp, spec_path, tmp_path, ca
     assert openct(url, "trigger", *flags) == 0  # the first run is still PENDING
     assert len(fake.runs) == 1
     assert "still active" in capsys.readouterr().out
+    # KFP then loses the run's workflow (as after deleting its recurring run without ORPHAN): the
+    # run stays CANCELING for good (pipelines/ct/triggers.py, CANCEL_GRACE). Past the grace it no
+    # longer blocks, and the trigger says which run it is and what to do.
+    run["state"], run["state_history"] = "CANCELING", [{"update_time": "2026-11-23T09:00:00Z", "state": "RUNNING"}]
+    fake.run_outcome = "CANCELING"
+    assert openct(url, "trigger", *flags) == 0
+    out = capsys.readouterr().out
+    assert len(fake.runs) == 2, out
+    assert f"warning: KFP run {run['run_id']} (new-span-7) has been CANCELING since 2026-11-23 09:00 UTC" in out
+    assert "started KFP run" in out

@@ -1,7 +1,7 @@
 """Against a real Kubeflow Pipelines (KFP_HOST): upload, run to the end, schedule, unschedule.
 
 Needs a KFP 2.x whose cluster has the pipeline image and the openct volumes (see
-docs/operations.md, "Kubeflow Pipelines on kind"), and spans under the data volume. Skipped when KFP_HOST is not set: no cluster here.
+docs/operations.md, "Kubeflow Pipelines on kind"), and spans under the data volume. Skipped when KFP_HOST is not set.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ pytestmark = [
     pytest.mark.cluster,
     pytest.mark.skipif(
         not os.environ.get("KFP_HOST"),
-        reason="needs a real Kubeflow Pipelines: set KFP_HOST (e.g. http://localhost:8080 with the KFP UI "
-        "port-forwarded); KFP cannot be deployed on this project's machines yet (docs/operations.md)",
+        reason="needs a real Kubeflow Pipelines: set KFP_HOST (make kfp: http://localhost:8080 on kind)",
     ),
 ]
 

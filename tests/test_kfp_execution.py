@@ -58,10 +58,16 @@ def run_here(task: str, argv: list[str]) -> subprocess.CompletedProcess:
 
 
 def execute(
-    spec: dict[str, Any], run: kfp_spec.KfpRun, parameters: dict[str, Any], mount: Path, launch: Launch = run_here
+    spec: dict[str, Any],
+    run: kfp_spec.KfpRun,
+    parameters: dict[str, Any],
+    mount: Path,
+    launch: Launch = run_here,
+    fails_at: str | None = None,
 ) -> dict[str, dict[str, str]]:
     """Runs every task of the root DAG in dependency order; returns each task's output paths.
-    `launch` runs one task's argv: here, in the pipeline image, or in a pod."""
+    `launch` runs one task's argv: here, in the pipeline image, or in a pod. A failure of task
+    `fails_at` ends the run there (its log under outputs[fails_at]["log"])."""
     tasks = kfp_spec.root_tasks(spec)
     pipeline = spec["pipelineInfo"]["name"]
     uris: dict[str, dict[str, str]] = {}
@@ -97,6 +103,9 @@ def execute(
         argv = kfp_spec.task_argv(spec, task, params, artifacts)
         started = time.monotonic()
         proc = launch(name, argv)
+        if proc.returncode and name == fails_at:  # Argo stops the DAG at a failed task
+            outputs[name]["log"] = proc.stdout + proc.stderr
+            return outputs
         assert proc.returncode == 0, f"task {name}: {' '.join(argv)}\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}"
         print(f"task {name}: {time.monotonic() - started:.1f} s")  # pytest -s shows the per-task times
     return outputs
@@ -171,6 +180,26 @@ def test_compiled_spec_runs_task_by_task(tmp_path):
     with lineage.open_store(str(store)) as m:
         first_model = min(a.id for a in m.get_artifacts_by_type("Model"))
     assert resolved_baseline_ids(config, str(store)) == [[], [first_model]]
+
+    # A span whose label input is zero on every row: the gate task fails, and its view, which KFP's
+    # launcher does not upload for a failed command (launcher_v2.go:715-716 at KFP 2.17.0), is on
+    # the pipeline volume with the anomaly named; nothing is pushed.
+    data = Path(parameters["data_root"])
+    cut_spans(source, data, CHICAGO_TAXI.timestamp_column, 3, upto=3)
+    span = data / "span-3" / "data.csv"
+    header, *rows = span.read_text().splitlines()
+    tips = header.split(",").index("tips")
+    span.write_text(
+        "\n".join([header] + [",".join(v if i != tips else "0" for i, v in enumerate(r.split(","))) for r in rows])
+        + "\n"
+    )
+    third = kfp_spec.KfpRun(run_id=str(uuid.uuid4()))
+    blocked = execute(spec, third, parameters, tmp_path / "pod", fails_at="validationgate")
+    assert "pusher" not in blocked and "big_tipper" in blocked["validationgate"]["log"]
+    page = Path(parameters["pipeline_root"]) / "views" / third.run_id / "ValidationGate.html"
+    assert "big_tipper" in page.read_text() and "LABEL" in page.read_text()
+    assert served_versions(config.model_serving_dir) == [1, 2]
+    assert (Path(parameters["pipeline_root"]) / "views" / runs[0].run_id / "Pusher.html").exists()
 
 
 IMAGE = os.environ.get("OPENCT_TEST_IMAGE", f"openct-pipeline:{project_version()}")

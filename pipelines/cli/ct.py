@@ -34,6 +34,13 @@ def register(commands: Any) -> None:
     p.add_argument("--summary-json", default=None, help="also write the local run's summary as JSON here")
     p.add_argument("--kfp", action="store_true", help="start the run on Kubeflow Pipelines ($KFP_HOST)")
     p.add_argument("--host", default=None, help="KFP API/UI address (default $KFP_HOST or http://localhost:8080)")
+    p.add_argument(
+        "--stale-after",
+        type=int,
+        default=180,
+        metavar="MINUTES",
+        help="a KFP run active but unchanged this long (CANCELING: 10 min) no longer blocks a new one (default 180)",
+    )
     add_run_flags(p)
     _metadata_flag(
         commands.add(
@@ -78,7 +85,9 @@ def cmd_trigger(config: Any, args: argparse.Namespace) -> int:
     if not args.kfp:
         return run_and_report(config, args, trigger=decision.trigger)
     _, host, client = connect(args)
-    active = triggers.active_runs(client)
+    active, stuck = triggers.active_runs(client, dt.timedelta(minutes=args.stale_after))
+    for warning in stuck:
+        print(f"trigger: warning: {warning}")
     if active:
         print(f"trigger: {len(active)} KFP run(s) still active ({active[0]['run_id']}): nothing started")
         return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from pipelines.cli import EXIT_BLOCKED, EXIT_FAILED, console
@@ -46,17 +47,31 @@ def cmd_step(config: Any, args: argparse.Namespace) -> int:
     ir = read_ir(args.ir)
     started = time.monotonic()
     print(f"step {args.node}: started (run {args.run_id})", flush=True)
+    pages = [p for p in (args.view, volume_view(ir, args.run_id, args.node)) if p]
     try:
         result = launch_step(ir, args.node, args.run_id, mlmd_connection(ir, args.metadata))
     except LookupError:
         raise  # an unknown node: a usage problem, not a failed step
     except Exception as exc:  # noqa: BLE001 - reported as a failed step with its cause
         gate = find_validation_error(exc)
-        if args.view:
-            views.write_view(args.view, args.node, NodeStatus.FAILED, time.monotonic() - started, {}, exc)
+        for page in pages:
+            views.write_view(page, args.node, NodeStatus.FAILED, time.monotonic() - started, {}, exc)
         console.error(f"step {args.node}: failed after {time.monotonic() - started:.1f} s: {gate or exc}")
         return EXIT_BLOCKED if gate else EXIT_FAILED
-    if args.view:
-        views.write_view(args.view, args.node, result.status, result.seconds, result.outputs)
+    for page in pages:
+        views.write_view(page, args.node, result.status, result.seconds, result.outputs)
     console.progress(args.node, 1, 1, result)
     return 0
+
+
+def volume_view(ir: Any, run_id: str, node: str) -> str | None:
+    """Where a step's view also goes: <pipeline_root>/views/<run id>/<node>.html, as local runs
+    keep theirs, when the pipeline root is a mounted path. KFP's launcher uploads a task's
+    outputs (its `--view`) only when the command succeeded (backend/src/v2/component/
+    launcher_v2.go:715-716 at 2.17.0), so without this copy the page of a failed step, the
+    gate's with each anomaly named, would be lost."""
+    root = ir.runtime_spec.pipeline_root
+    value = root.field_value.string_value or root.runtime_parameter.default_value.string_value
+    if not value or "://" in value:
+        return None
+    return str(Path(value) / "views" / run_id / f"{node}.html")

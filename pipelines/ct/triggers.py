@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pipelines import lineage, serving
 from pipelines.config import PipelineConfig
@@ -27,6 +29,14 @@ from pipelines.names import TRIGGER_REASONS
 from pipelines.reports.summary import span_ranges
 
 ACTIVE = ("PENDING", "RUNNING", "PAUSED", "CANCELING")
+# KFP 2.17.0 sets CANCELING when asked to terminate a run (backend/src/apiserver/storage/
+# run_store.go:823-846, without a state_history entry: the TODO at line 824) and only the
+# persistence agent moves it on, when Argo reports the workflow's end. A workflow deleted meanwhile
+# never reports, so the run stays CANCELING for good: deleting a recurring run deletes the
+# workflows it owns (backend/src/crd/controller/scheduledworkflow/util/scheduled_workflow.go:188
+# sets the owner reference), which is how `make unschedule` during a run left one behind. A cancel
+# that Argo carries out ends within seconds; this is the grace before such a run stops counting.
+CANCEL_GRACE = timedelta(minutes=10)
 
 
 @dataclasses.dataclass
@@ -83,10 +93,42 @@ def new_data(config: PipelineConfig, metadata: str | None = None) -> Decision:
     return Decision(True, f"new span(s) {', '.join(map(str, fresh))} since span {newest_seen or '-'}", span=present[-1])
 
 
-def active_runs(client) -> list[dict[str, str]]:
+def blocking_runs(
+    runs: list[dict[str, Any]], stale_after: timedelta, now: datetime | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Which of KFP's `runs` (kfp_client.recent_runs) keep the trigger from starting another, and
+    a warning for each active run too old to count, saying what to do.
+
+    A run counts while KFP holds it in an active state and its last recorded state change is
+    recent: `stale_after` for any active state (a run of ours takes minutes; one unchanged for
+    hours has lost its workflow or its cluster), CANCEL_GRACE for CANCELING (see above). Without
+    this, one lost run would keep continuous training from ever starting again, silently."""
+    now = now or datetime.now(UTC)
+    blocking, stuck = [], []
+    for run in runs:
+        if run["state"] not in ACTIVE:
+            continue
+        limit = min(stale_after, CANCEL_GRACE) if run["state"] == "CANCELING" else stale_after
+        changed = run.get("changed")
+        age = now - changed if changed else None
+        if age is None or age <= limit:
+            blocking.append(run)
+            continue
+        stuck.append(
+            f"KFP run {run['run_id']} ({run['name']}) has been {run['state']} since {changed:%Y-%m-%d %H:%M} UTC "
+            f"({age.total_seconds() / 60:.0f} min, limit {limit.total_seconds() / 60:.0f} min): not counted as "
+            "active. KFP will not move it on if its Argo workflow is gone; check it "
+            f"(kubectl -n kubeflow get workflows -l pipeline/runid={run['run_id']}) and delete the run "
+            f"(KFP UI, or: kfp --endpoint $KFP_HOST run delete {run['run_id']})"
+        )
+    return blocking, stuck
+
+
+def active_runs(client, stale_after: timedelta) -> tuple[list[dict[str, Any]], list[str]]:
+    """The KFP runs that block a new one, and warnings for stuck ones (blocking_runs)."""
     from pipelines.runners import kfp_client
 
-    return [r for r in kfp_client.recent_runs(client, 50) if r["state"] in ACTIVE]
+    return blocking_runs(kfp_client.recent_runs(client, 50), stale_after)
 
 
 def training_window(config: PipelineConfig, uri: str | None, span: int, serving: int | None) -> list[int]:

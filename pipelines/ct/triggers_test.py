@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,30 @@ def test_skewed_requests_to_the_serving_model_start_a_run_when_skew_is_enabled(t
     assert "skew of " in decision.reason and "requests logged to v1 vs spans 1-5" in decision.reason
     report = json.loads((tmp_path / "pipeline" / "reports" / "span-6.json").read_text())
     assert report["reasons"] == ["skew"] and report["skew"]["measures"]
+
+
+def test_only_recent_active_kfp_runs_block_a_new_one():
+    """KFP keeps a run whose Argo workflow is gone in its last state for good (CANCELING after a
+    terminate: run_store.go:823-846 at KFP 2.17.0): such a run must not stop training forever."""
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+    def run(state: str, minutes_ago: float | None) -> dict:
+        changed = None if minutes_ago is None else now - timedelta(minutes=minutes_ago)
+        return {"run_id": f"{state}-{minutes_ago}", "name": "r", "state": state, "changed": changed}
+
+    runs = [
+        run("RUNNING", 30),  # blocks
+        run("RUNNING", 400),  # unchanged for longer than stale_after: stuck
+        run("PENDING", None),  # no time recorded: blocks (cannot tell)
+        run("CANCELING", 5),  # a cancel under way: blocks
+        run("CANCELING", 11),  # past the grace: stuck
+        run("SUCCEEDED", 1),
+        run("CANCELED", 1000),
+    ]
+    blocking, stuck = triggers.blocking_runs(runs, timedelta(minutes=180), now)
+    assert [r["run_id"] for r in blocking] == ["RUNNING-30", "PENDING-None", "CANCELING-5"]
+    assert len(stuck) == 2
+    assert stuck[0].startswith(
+        "KFP run RUNNING-400 (r) has been RUNNING since 2026-12-05 05:20 UTC (400 min, limit 180"
+    )
+    assert "CANCELING-11" in stuck[1] and "limit 10 min" in stuck[1] and "run delete CANCELING-11" in stuck[1]

@@ -175,7 +175,7 @@ def schedule(
     experiment_id = client.create_experiment(name=experiment).experiment_id
     replaced = recurring_runs_named(client, experiment_id, name)
     for old in replaced:
-        client.delete_recurring_run(old.recurring_run_id)
+        delete_recurring_run(client, old.recurring_run_id)
     created = client.create_recurring_run(
         experiment_id=experiment_id,
         job_name=name,
@@ -197,11 +197,27 @@ def unschedule(client, experiment: str, name: str) -> int:
     experiment_id = client.create_experiment(name=experiment).experiment_id
     found = recurring_runs_named(client, experiment_id, name)
     for old in found:
-        client.delete_recurring_run(old.recurring_run_id)
+        delete_recurring_run(client, old.recurring_run_id)
     return len(found)
 
 
-def recent_runs(client, limit: int = 20) -> list[dict[str, str]]:
+def delete_recurring_run(client, recurring_run_id: str) -> None:
+    """Deletes a recurring run, leaving the runs it started to finish.
+
+    KFP deletes the recurring run's ScheduledWorkflow, and Kubernetes' garbage collector then
+    deletes every Argo Workflow it owns (the owner reference: backend/src/crd/controller/
+    scheduledworkflow/util/scheduled_workflow.go:188 at 2.17.0), so `kfp.Client.delete_recurring_run`
+    kills a run in progress mid-task and leaves it CANCELING for good. KFP passes a propagation
+    policy to that delete (backend/src/apiserver/resource/resource_manager.go:1458-1474); ORPHAN
+    keeps the workflows."""
+    client._recurring_run_api.recurring_run_service_delete_recurring_run(  # noqa: SLF001 - kfp.Client has no parameter for it
+        recurring_run_id=recurring_run_id, propagation_policy="ORPHAN"
+    )
+
+
+def recent_runs(client, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest runs; `changed` is when KFP last recorded a state for the run (its newest
+    state_history entry, else its creation), a timezone-aware datetime or None."""
     found = client.list_runs(page_size=limit, sort_by="created_at desc")
     return [
         {
@@ -210,6 +226,7 @@ def recent_runs(client, limit: int = 20) -> list[dict[str, str]]:
             "state": (r.state or "").upper(),
             "created": str(r.created_at or ""),
             "finished": str(r.finished_at or ""),
+            "changed": max((h.update_time for h in (r.state_history or []) if h.update_time), default=r.created_at),
         }
         for r in (found.runs or [])
     ]

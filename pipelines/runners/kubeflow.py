@@ -55,20 +55,24 @@ COMPILE_TIME = (
     "beam_args",
 )
 
-# (cpu request, memory request, memory limit) per node; no CPU limit, so a task may use idle cores.
-# Sized so that a 2-CPU node with KFP on it can schedule every task: the DAG runs at most three
-# small tasks at once (the three resolvers after the gate) and each heavy node alone (Trainer
-# waits for Transform, Evaluator for Trainer), so the peak request is one heavy task or three
-# small ones. Memory requests cover what a task process really holds: importing TFX alone is
-# about 1.2 GB resident, so no task gets less than a 2 GiB limit.
+# (cpu request, memory request, memory limit) per node; no CPU limit, so a task uses idle cores.
+# CPU requests only reserve: they must let the DAG's widest step schedule on a 2-CPU kind node
+# next to kind's system pods and KFP. Each KFP 2.17.0 task is a driver pod (100m request,
+# backend/src/v2/compiler/argocompiler/argo.go:555-564) and an executor pod, whose request is at
+# least its launcher init container's 100m (argo.go:570-578; a pod's effective request is the
+# larger of its largest init container and the sum of its containers). So a task asking for less
+# than 100m reserves 100m anyway, and a heavy task's larger request would only keep the small tasks
+# beside it from scheduling (seen on a real KFP: Transform at 500m stayed Pending). Memory requests
+# cover what a task process holds: importing TFX alone is about 1.2 GB resident.
+# tests/test_deploy.py sums the widest step's requests against the node.
 RESOURCES: dict[str, tuple[str, str, str]] = {
-    Node.EXAMPLE_GEN: ("250m", "1Gi", "3Gi"),
-    Node.STATISTICS_GEN: ("250m", "1Gi", "3Gi"),
-    Node.TRANSFORM: ("500m", "1536Mi", "6Gi"),
-    Node.TRAINER: ("500m", "1536Mi", "6Gi"),
-    Node.EVALUATOR: ("500m", "1536Mi", "6Gi"),
+    Node.EXAMPLE_GEN: ("100m", "1Gi", "3Gi"),
+    Node.STATISTICS_GEN: ("100m", "1Gi", "3Gi"),
+    Node.TRANSFORM: ("100m", "1536Mi", "6Gi"),
+    Node.TRAINER: ("100m", "1536Mi", "6Gi"),
+    Node.EVALUATOR: ("100m", "1536Mi", "6Gi"),
 }
-SMALL = ("100m", "1Gi", "2Gi")  # compile-ir, resolvers, the gate, ImportSchemaGen, Pusher
+SMALL = ("50m", "1Gi", "2Gi")  # compile-ir, resolvers, the gate, ImportSchemaGen, Pusher
 
 
 def project_version() -> str:

@@ -1,0 +1,319 @@
+"""The cluster end to end (`make e2e`): our pipeline on a real Kubeflow Pipelines 2.17 on kind.
+
+Six scenarios, in order, each checked against what KFP, Argo, ML Metadata, the object store and
+the volumes really hold:
+  1. a run on the newest span SUCCEEDS, pushes the next version onto the models volume, and every
+     TFX node's HTML view is in KFP's object store;
+  2. a new span: the next run ingests only it, trains, pushes the next version, under its own run id;
+  3. a span whose label input is zero on every row: the run FAILS at the gate, the gate's log and
+     view name the anomaly, nothing is pushed, the previous version still serves;
+  4. a recurring run every minute fires at least twice and never overlaps; deleting it while a run
+     is active leaves that run to finish;
+  5. a Job made from the trigger CronJob starts exactly one run for a new span, and none when
+     nothing is new;
+  6. `openct ct status` and `ct history` read the cluster's ML Metadata and show the runs above.
+
+Needs (`make test-e2e-cluster` sets them after `make cluster kfp image deploy upload`): KFP_HOST,
+OPENCT_METADATA (the cluster's ML Metadata, grpc://localhost:8808), the kind volumes under
+build/kind-volumes, and a kubeconfig for the cluster (pod logs, exec, the CronJob).
+About 40 minutes on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from components.checks import span_period
+from components.versions import served_versions
+from pipelines import cli, lineage
+from pipelines.data.dataset import CHICAGO_TAXI
+from pipelines.data.spans import existing_spans, span_path
+from pipelines.reports.summary import span_ranges
+from pipelines.runners import kfp_client
+
+REPO = Path(__file__).resolve().parent.parent
+VOLUMES = Path(os.environ.get("OPENCT_KIND_VOLUMES", REPO / "build" / "kind-volumes"))
+DATA = VOLUMES / "pipeline" / "data"
+PIPELINE_ROOT = VOLUMES / "pipeline" / "tfx"
+MODELS = VOLUMES / "models" / "taxi"
+NAMESPACE = "kubeflow"
+PIPELINE = "openct"
+SERVICE_ACCOUNT = "openct-pipeline"
+RUN_TIMEOUT = float(os.environ.get("OPENCT_KFP_TIMEOUT", "1800"))
+
+
+def _missing() -> str | None:
+    if not os.environ.get("KFP_HOST") or not os.environ.get("OPENCT_METADATA"):
+        return "needs KFP_HOST and OPENCT_METADATA (make test-e2e-cluster after make cluster kfp image deploy upload)"
+    if not DATA.is_dir():
+        return f"needs the spans under {DATA} (make deploy)"
+    return None
+
+
+pytestmark = [pytest.mark.cluster, pytest.mark.skipif(bool(_missing()), reason=_missing() or "")]
+
+
+class Cluster:
+    """The deployed KFP, its ML Metadata, the volumes and the Kubernetes API, and what the
+    scenarios leave for the next one."""
+
+    def __init__(self) -> None:
+        from kubernetes import client, config
+
+        config.load_kube_config()
+        self.core, self.batch = client.CoreV1Api(), client.BatchV1Api()
+        self.host = kfp_client.host_from_env()
+        self.kfp = kfp_client.connect(self.host)
+        self.metadata = os.environ["OPENCT_METADATA"]
+        self.experiment = f"openct-e2e-{uuid.uuid4().hex[:6]}"
+        self.runs: dict[str, str] = {}  # scenario -> KFP run id
+
+    def submit(self, span: int, name: str) -> tuple[str, str]:
+        run_id, _ = kfp_client.submit(
+            self.kfp, self.host, PIPELINE, self.experiment, None, {"span": span}, name, SERVICE_ACCOUNT
+        )
+        return run_id, kfp_client.wait(self.kfp, run_id, timeout=RUN_TIMEOUT, poll=5)
+
+    def experiment_runs(self) -> list:
+        experiment_id = self.kfp.create_experiment(name=self.experiment).experiment_id
+        found = self.kfp.list_runs(experiment_id=experiment_id, page_size=100, sort_by="created_at asc")
+        return list(found.runs or [])
+
+    def history(self) -> dict[str, lineage.RunRecord]:
+        with lineage.open_store(self.metadata) as store:
+            return {r.run_id.split(":")[0]: r for r in lineage.runs(store, PIPELINE)}
+
+    def exec(self, pod: str, command: list[str]) -> str:
+        from kubernetes.stream import stream
+
+        return stream(
+            self.core.connect_get_namespaced_pod_exec,
+            pod,
+            NAMESPACE,
+            command=command,
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+        )
+
+    def pod(self, label: str) -> str:
+        return self.core.list_namespaced_pod(NAMESPACE, label_selector=label).items[0].metadata.name
+
+    def task_logs(self, run_id: str) -> dict[str, str]:
+        """The `main` container's log of every executor pod of a run, by pod name."""
+        logs = {}
+        run = self.kfp.get_run(run_id)
+        pods = set()
+        for task in run.run_details.task_details or []:
+            pods.add(task.pod_name)
+            pods.update(child.pod_name for child in task.child_tasks or [])
+        for pod in filter(None, pods):
+            try:
+                logs[pod] = self.core.read_namespaced_pod_log(pod, NAMESPACE, container="main")
+            except Exception:  # noqa: BLE001, S112 - driver pods have no `main` container
+                continue
+        return logs
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Cluster:
+    return Cluster()
+
+
+def copy_span(source: int, target: int, tips: str | None = None) -> None:
+    """Span `source`'s rows moved into span `target`'s period (as the data root's layout says),
+    optionally with every `tips` replaced: a new span only its own period makes different."""
+    layout = json.loads((DATA / "layout.json").read_text())
+    source_period, target_period = span_period(layout, source), span_period(layout, target)
+    assert source_period and target_period, f"{DATA / 'layout.json'} has no periods"
+    (start, _), (target_start, target_end) = source_period, target_period
+    with open(span_path(DATA, source), newline="") as f:
+        header, *rows = list(csv.reader(f))
+    ts, tip = header.index(CHICAGO_TAXI.timestamp_column), header.index("tips")
+    moved = []
+    for row in rows:
+        row = list(row)
+        row[ts] = str(int(row[ts]) + int(target_start - start))
+        if tips is not None:
+            row[tip] = tips
+        if int(row[ts]) < target_end:
+            moved.append(row)
+    out = span_path(DATA, target)
+    out.parent.mkdir(mode=0o755)
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(moved)
+    out.chmod(0o644)
+
+
+def object_exists(cluster: Cluster, uri: str) -> bool:
+    """Whether KFP's object store holds `uri` (minio://mlpipeline/KEY), asked of SeaweedFS's filer
+    inside its pod (the bucket is the filer's /buckets/mlpipeline)."""
+    key = uri.removeprefix("minio://mlpipeline/")
+    out = cluster.exec(
+        cluster.pod("app=seaweedfs"),
+        ["sh", "-c", f"wget -q -O /dev/null http://127.0.0.1:8888/buckets/mlpipeline/{key} && echo found"],
+    )
+    return "found" in out
+
+
+def test_1_first_run_succeeds_pushes_and_uploads_every_view(cluster):
+    span = existing_spans(str(DATA))[-1]
+    before = served_versions(str(MODELS))
+    run_id, state = cluster.submit(span, f"e2e-1-span-{span}")
+    assert state == "SUCCEEDED", cluster.task_logs(run_id)
+    cluster.runs["first"] = run_id
+    after = served_versions(str(MODELS))
+    assert after == [*before, (before[-1] if before else 0) + 1], (before, after)
+    assert (MODELS / str(after[-1]) / "saved_model.pb").exists()
+    # KFP's launcher records each task's `view` output in ML Metadata with its object-store URI
+    with lineage.open_store(cluster.metadata) as store:
+        [context] = [c for c in store.get_contexts_by_type("system.PipelineRun") if c.name == run_id]
+        views = [a for a in store.get_artifacts_by_context(context.id) if a.uri.endswith("/view")]
+    record = cluster.history()[run_id]
+    assert record.spans == [span] and record.outcome == f"pushed v{after[-1]}"
+    tfx_nodes = len(cluster.kfp.get_run(run_id).pipeline_spec["root"]["dag"]["tasks"]) - 1  # minus compile-ir
+    assert len(views) == tfx_nodes, [v.uri for v in views]
+    assert all(object_exists(cluster, v.uri) for v in views), [v.uri for v in views]
+
+
+def test_2_a_new_span_is_ingested_and_pushes_the_next_version(cluster):
+    span = existing_spans(str(DATA))[-1] + 1
+    copy_span(span - 1, span)
+    before = served_versions(str(MODELS))
+    run_id, state = cluster.submit(span, f"e2e-2-span-{span}")
+    assert state == "SUCCEEDED", cluster.task_logs(run_id)
+    cluster.runs["second"] = run_id
+    record = cluster.history()[run_id]
+    assert record.spans == [span], record  # only the new span was ingested
+    assert run_id != cluster.runs["first"]
+    after = served_versions(str(MODELS))
+    assert record.outcome == f"pushed v{after[-1]}" and after == [*before, before[-1] + 1], (record, before, after)
+
+
+def test_3_a_corrupted_span_stops_at_the_gate_and_nothing_is_pushed(cluster):
+    span = existing_spans(str(DATA))[-1] + 1
+    copy_span(span - 1, span, tips="0")
+    before = served_versions(str(MODELS))
+    run_id, state = cluster.submit(span, f"e2e-3-span-{span}-no-tips")
+    assert state == "FAILED"
+    cluster.runs["blocked"] = run_id
+    gate_logs = [log for log in cluster.task_logs(run_id).values() if "step ValidationGate" in log]
+    assert gate_logs and "big_tipper" in gate_logs[0] and "LABEL" in gate_logs[0], gate_logs
+    page = (PIPELINE_ROOT / "views" / run_id / "ValidationGate.html").read_text()
+    assert "big_tipper" in page and "LABEL" in page
+    assert served_versions(str(MODELS)) == before
+    assert cluster.history()[run_id].outcome.startswith("blocked"), cluster.history()[run_id]
+
+
+def test_4_a_recurring_run_fires_twice_without_overlap_and_unscheduling_lets_it_finish(cluster):
+    name = f"e2e-every-minute-{uuid.uuid4().hex[:4]}"
+    assert (
+        cli.main(
+            [
+                "kfp",
+                "schedule",
+                "--experiment",
+                cluster.experiment,
+                "--name",
+                name,
+                "--cron",
+                "0 * * * * *",
+                "--service-account",
+                SERVICE_ACCOUNT,
+            ]
+        )
+        == 0
+    )
+    experiment_id = cluster.kfp.create_experiment(name=cluster.experiment).experiment_id
+    [recurring] = kfp_client.recurring_runs_named(cluster.kfp, experiment_id, name)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        scheduled = [r for r in cluster.experiment_runs() if r.recurring_run_id == recurring.recurring_run_id]
+        if len(scheduled) >= 3 or (len(scheduled) >= 2 and (scheduled[-1].state or "") == "RUNNING"):
+            break
+        assert time.monotonic() < deadline, [(r.run_id, r.state) for r in scheduled]
+        time.sleep(10)
+    active = [r for r in scheduled if (r.state or "").upper() in ("PENDING", "RUNNING")]
+    assert cli.main(["kfp", "unschedule", "--experiment", cluster.experiment, "--name", name]) == 0
+    for run in active:  # deleted with ORPHAN: the run's workflow stays and finishes
+        assert kfp_client.wait(cluster.kfp, run.run_id, timeout=RUN_TIMEOUT, poll=5) == "SUCCEEDED"
+    scheduled = [
+        cluster.kfp.get_run(r.run_id)
+        for r in cluster.experiment_runs()
+        if r.recurring_run_id == recurring.recurring_run_id
+    ]
+    assert len(scheduled) >= 2
+    for earlier, later in zip(scheduled, scheduled[1:], strict=False):  # max_concurrency=1
+        assert earlier.finished_at and later.created_at >= earlier.finished_at, (earlier, later)
+    assert all((r.state or "").upper() == "SUCCEEDED" for r in scheduled), [(r.run_id, r.state) for r in scheduled]
+    history = cluster.history()
+    for run in scheduled:  # nothing new: every node cached, nothing ingested or pushed
+        assert history[run.run_id].spans == [] and not history[run.run_id].outcome.startswith("pushed"), history[
+            run.run_id
+        ]
+
+
+def trigger_once(cluster: Cluster) -> str:
+    """A Job from the trigger CronJob's template (`kubectl create job --from=cronjob/...`); its log."""
+    from kubernetes import client
+
+    cron = cluster.batch.read_namespaced_cron_job("openct-trigger", NAMESPACE)
+    name = f"openct-trigger-e2e-{uuid.uuid4().hex[:6]}"
+    job = client.V1Job(metadata=client.V1ObjectMeta(name=name), spec=cron.spec.job_template.spec)
+    cluster.batch.create_namespaced_job(NAMESPACE, job)
+    deadline = time.monotonic() + 900
+    while True:
+        status = cluster.batch.read_namespaced_job_status(name, NAMESPACE).status
+        if status.succeeded or status.failed:
+            break
+        assert time.monotonic() < deadline, f"trigger job {name} did not finish"
+        time.sleep(5)
+    pod = cluster.core.list_namespaced_pod(NAMESPACE, label_selector=f"job-name={name}").items[0].metadata.name
+    log = cluster.core.read_namespaced_pod_log(pod, NAMESPACE)
+    assert status.succeeded, log
+    return log
+
+
+def test_5_the_trigger_starts_exactly_one_run_for_a_new_span_and_none_otherwise(cluster):
+    span = existing_spans(str(DATA))[-1] + 1
+    copy_span(span - 2, span)  # the span before the corrupted one, moved on: clean
+    since = dt.datetime.now(dt.UTC)
+    log = trigger_once(cluster)
+    started = [r for r in kfp_client.recent_runs(cluster.kfp, 20) if r["changed"] and r["changed"] >= since]
+    assert len(started) == 1 and started[0]["name"].endswith(f"-{span}"), (started, log)
+    assert f"started KFP run {started[0]['run_id']} on span {span}" in log
+    cluster.runs["triggered"] = started[0]["run_id"]
+    assert kfp_client.wait(cluster.kfp, started[0]["run_id"], timeout=RUN_TIMEOUT, poll=5) == "SUCCEEDED"
+    since = dt.datetime.now(dt.UTC)
+    log = trigger_once(cluster)
+    assert "no new span" in log, log
+    assert not [r for r in kfp_client.recent_runs(cluster.kfp, 20) if r["changed"] and r["changed"] >= since]
+
+
+def test_6_status_and_history_read_the_clusters_ml_metadata(cluster, capsys):
+    records = cluster.history()
+    assert cli.main(["ct", "history", "--metadata", cluster.metadata]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for scenario in ("first", "second", "blocked", "triggered"):  # one line each: spans and outcome
+        record = records[cluster.runs[scenario]]
+        assert any(span_ranges(record.spans) in line and line.endswith(record.outcome) for line in lines), (
+            scenario,
+            record,
+            lines,
+        )
+    assert records[cluster.runs["blocked"]].outcome.startswith("blocked")
+    assert cli.main(["ct", "status", "--metadata", cluster.metadata, "--serving-dir", str(MODELS.parent)]) == 0
+    status = capsys.readouterr().out
+    newest = served_versions(str(MODELS))[-1]
+    assert f"serving: version {newest}" in status and "<- serving" in status, status
