@@ -67,7 +67,7 @@ MAKE_VOLUMES := for d in $(KIND_VOLUMES) $(KIND_VOLUMES)/pipeline $(KIND_VOLUMES
 SERVING_WAIT ?= 600s
 
 .PHONY: help env run spans schema test lint format docs test-cluster test-unit bench replay lock clean compile upload submit schedule unschedule runs \
-	engine cluster kfp-render kfp kfp-images metadata-image image deploy ui serve-test e2e test-e2e-cluster status \
+	engine cluster kfp-render kfp kfp-images metadata-image image deploy ui serve-test e2e test-e2e-cluster kfp-timings status \
 	trigger-on trigger-off down
 
 help: ## List the targets
@@ -204,6 +204,9 @@ metadata-image: ## Build openct's ML Metadata gRPC server image (deploy/metadata
 	@$(NEED) docker
 	docker build -f deploy/metadata-server/Dockerfile -t $(METADATA_IMAGE) \
 	  $(if $(LOCAL_IMAGES),--build-arg BASE_IMAGE=$$(deploy/base-image.sh bookworm)) deploy/metadata-server
+
+kfp-timings: ## Where a finished KFP run's time went, per task (RUN=id, default the newest); build/kfp-timings.json
+	@OPENCT_BIND="$(HOME)/.kube" $(OPENCT) kfp timings $(if $(RUN),--run $(RUN)) --json build/kfp-timings.json
 
 status: ## Models and runs from the kind cluster's ML Metadata (openct ct status and ct history)
 	@$(OPENCT) ct status --metadata grpc://localhost:$(METADATA_PORT) --serving-dir $(KIND_VOLUMES)/models

@@ -45,10 +45,16 @@ def container_of(spec: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
     return spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
 
 
-def node_of(spec: dict[str, Any], task: dict[str, Any]) -> str | None:
-    """The TFX node a task runs (the value after --node), None for the compile task."""
+def nodes_of(spec: dict[str, Any], task: dict[str, Any]) -> list[str]:
+    """The TFX nodes a task runs, in order (the values after each --node); [] for the compile task."""
     args = container_of(spec, task).get("args", [])
-    return args[args.index("--node") + 1] if "--node" in args else None
+    return [args[i + 1] for i, arg in enumerate(args) if arg == "--node"]
+
+
+def node_of(spec: dict[str, Any], task: dict[str, Any]) -> str | None:
+    """The TFX node a task is named after (its last --node), None for the compile task."""
+    nodes = nodes_of(spec, task)
+    return nodes[-1] if nodes else None
 
 
 def topological(tasks: dict[str, dict[str, Any]]) -> list[str]:

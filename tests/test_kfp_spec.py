@@ -67,16 +67,27 @@ def test_every_reference_resolves(compiled):
 
 
 def test_task_dag_is_the_tfx_dag(compiled):
+    """Every TFX node runs in exactly one task, in the IR's order; a resolver in its first
+    consumer's task, before it; a task waits for every task that runs an upstream node of its nodes."""
     _, spec, _ = compiled
     tasks = kfp_spec.root_tasks(spec)
-    by_node = {kfp_spec.node_of(spec, t): name for name, t in tasks.items() if kfp_spec.node_of(spec, t)}
-    dag = tfx_dag(PipelineConfig())
-    assert set(by_node) == set(dag)
-    for node, upstream in dag.items():
-        deps = set(tasks[by_node[node]]["dependentTasks"])
-        assert deps == {by_node[u] for u in upstream} | {kfp_spec.COMPILE_TASK}, node
-        assert tasks[by_node[node]]["taskInfo"]["name"] == node
-    assert "dependentTasks" not in tasks[kfp_spec.COMPILE_TASK]
+    dag, resolvers = tfx_dag(PipelineConfig())
+    runs_in = {n: name for name, t in tasks.items() for n in kfp_spec.nodes_of(spec, t)}
+    assert sorted(runs_in) == sorted(dag)  # each node once
+    order = list(dag)
+    for name, task in tasks.items():
+        nodes = kfp_spec.nodes_of(spec, task)
+        if not nodes:
+            assert name == kfp_spec.COMPILE_TASK and "dependentTasks" not in task
+            continue
+        assert nodes == sorted(nodes, key=order.index), name
+        assert task["taskInfo"]["name"] == nodes[-1] and nodes[-1] not in resolvers
+        for resolver in nodes[:-1]:
+            assert resolver in resolvers
+            assert nodes[-1] == next(n for n in order if resolver in dag[n])  # its first consumer
+        expected = {runs_in[u] for n in nodes for u in dag[n]} - {name}
+        assert set(task["dependentTasks"]) == expected | {kfp_spec.COMPILE_TASK}, name
+    assert len(tasks) == len(dag) - len(resolvers) + 1  # no resolver task of its own
     kfp_spec.topological(tasks)  # acyclic
 
 

@@ -45,6 +45,17 @@ def register(commands: Any) -> None:
     p.add_argument("--name", default="openct-nightly", help="recurring run name")
     p = _remote(commands.add("runs", cmd_runs, "list recent runs and their states", ()))
     p.add_argument("--limit", type=int, default=20)
+    p = _remote(
+        commands.add(
+            "timings",
+            cmd_timings,
+            "where a finished run's time went: driver pods, pod start-up, the nodes' own work (needs kubectl access)",
+            (),
+        )
+    )
+    p.add_argument("--run", default=None, help="KFP run id (default: the newest finished run)")
+    p.add_argument("--namespace", default="kubeflow", help="namespace of the run's pods")
+    p.add_argument("--json", default=None, help="also write the timings here as JSON")
 
 
 def _remote(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -164,4 +175,58 @@ def cmd_runs(config: Any, args: argparse.Namespace) -> int:
         print(f"{r['state']:<10} {r['created'][:25]:<26} {r['run_id']:<37} {r['name']}")
     if not rows:
         print("(no runs)")
+    return 0
+
+
+def cmd_timings(config: Any, args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from kubernetes import client as k8s
+    from kubernetes import config as k8s_config
+
+    from pipelines.runners import kfp_timings
+
+    kfp_client, host, client = connect(args)
+    run_id = args.run or next(
+        (r["run_id"] for r in kfp_client.recent_runs(client, 50) if r["state"] in kfp_client.FINISHED), None
+    )
+    if run_id is None:
+        raise LookupError(f"no finished run at {host}")
+    run = client.get_run(run_id)
+    k8s_config.load_kube_config()
+    core = k8s.CoreV1Api()
+    found = core.list_namespaced_pod(args.namespace, label_selector=f"{kfp_timings.RUN_LABEL}={run_id}").items
+    if not found:
+        raise LookupError(f"no pods of run {run_id} in namespace {args.namespace} (Argo may have deleted them)")
+    pods = [core.api_client.sanitize_for_serialization(p) for p in found]
+    logs = {}
+    for pod in found:
+        if pod.metadata.annotations.get(kfp_timings.NODE_NAME, "").endswith(".executor(0)"):
+            logs[pod.metadata.name] = core.read_namespaced_pod_log(pod.metadata.name, args.namespace, container="main")
+    timings = kfp_timings.task_timings(pods, logs)
+    done = (run.state or "").upper() in kfp_client.FINISHED
+    wall = (run.finished_at - run.created_at).total_seconds() if done else None
+    print(f"run {run_id} ({run.display_name}): {run.state}" + ("" if wall is None else f", {wall:.0f} s wall"))
+    print(f"{'task':<18} {'driver':>7} {'handoff':>7} {'start-up':>8} {'process':>8} {'work':>6} {'overhead':>8}")
+    for t in timings:
+        work = "-" if t.work is None else f"{t.work:.1f}"
+        print(
+            f"{t.task:<18} {t.driver:7.0f} {t.handoff:7.0f} {t.startup:8.0f} {t.process:8.0f} {work:>6} {t.overhead:8.1f}"
+        )
+    numbers = kfp_timings.summary(timings)
+    if numbers:
+        print(
+            f"median per task: overhead {numbers['median_overhead']:.1f} s (driver pod {numbers['median_driver']:.0f} s, "
+            f"driver to executor {numbers['median_handoff']:.0f} s, "
+            f"executor start-up {numbers['median_startup']:.0f} s, process minus work "
+            f"{numbers['median_process_minus_work']:.1f} s); nodes' own work {numbers['work']:.1f} s in all"
+        )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {"run_id": run_id, "wall": wall, "summary": numbers, "tasks": [dataclasses.asdict(t) for t in timings]},
+                f,
+                indent=1,
+            )
     return 0

@@ -22,7 +22,12 @@ def register(commands: Any) -> None:
     p.add_argument("--span", type=int, default=None, help="span to ingest (default or 0: the newest)")
     p = commands.add("step", cmd_step, "(task) run one node of a compiled IR in this process", ())
     p.add_argument("--ir", required=True, help="pipeline IR written by `openct compile-ir`")
-    p.add_argument("--node", required=True, help="node id, e.g. Trainer")
+    p.add_argument(
+        "--node",
+        required=True,
+        action="append",
+        help="node id, e.g. Trainer; repeated: the nodes in this order in one process (a resolver, then its consumer)",
+    )
     p.add_argument("--run-id", required=True, help="the same for every node of one pipeline run")
     p.add_argument(
         "--metadata", default=None, help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH (default: the IR's)"
@@ -45,22 +50,25 @@ def cmd_step(config: Any, args: argparse.Namespace) -> int:
     from pipelines.runners.launcher import launch_step, mlmd_connection, read_ir
 
     ir = read_ir(args.ir)
-    started = time.monotonic()
-    print(f"step {args.node}: started (run {args.run_id})", flush=True)
-    pages = [p for p in (args.view, volume_view(ir, args.run_id, args.node)) if p]
-    try:
-        result = launch_step(ir, args.node, args.run_id, mlmd_connection(ir, args.metadata))
-    except LookupError:
-        raise  # an unknown node: a usage problem, not a failed step
-    except Exception as exc:  # noqa: BLE001 - reported as a failed step with its cause
-        gate = find_validation_error(exc)
+    mlmd = mlmd_connection(ir, args.metadata)
+    for index, node in enumerate(args.node):
+        last = index == len(args.node) - 1
+        pages = [p for p in (args.view if last else None, volume_view(ir, args.run_id, node)) if p]
+        started = time.monotonic()
+        print(f"step {node}: started (run {args.run_id})", flush=True)
+        try:
+            result = launch_step(read_ir(args.ir), node, args.run_id, mlmd)  # an IR whose run id is still open
+        except LookupError:
+            raise  # an unknown node: a usage problem, not a failed step
+        except Exception as exc:  # noqa: BLE001 - reported as a failed step with its cause
+            gate = find_validation_error(exc)
+            for page in pages:
+                views.write_view(page, node, NodeStatus.FAILED, time.monotonic() - started, {}, exc)
+            console.error(f"step {node}: failed after {time.monotonic() - started:.1f} s: {gate or exc}")
+            return EXIT_BLOCKED if gate else EXIT_FAILED
         for page in pages:
-            views.write_view(page, args.node, NodeStatus.FAILED, time.monotonic() - started, {}, exc)
-        console.error(f"step {args.node}: failed after {time.monotonic() - started:.1f} s: {gate or exc}")
-        return EXIT_BLOCKED if gate else EXIT_FAILED
-    for page in pages:
-        views.write_view(page, args.node, result.status, result.seconds, result.outputs)
-    console.progress(args.node, 1, 1, result)
+            views.write_view(page, node, result.status, result.seconds, result.outputs)
+        console.progress(node, index + 1, len(args.node), result)
     return 0
 
 

@@ -7,7 +7,9 @@ built with the kfp SDK and compiled by kfp's compiler, with one container task p
     compile-ir   `openct compile-ir` with the run's parameters -> the TFX IR (an artifact)
     <node>       `openct step --node <id> --run-id <run id>` for every TFX node, in the TFX DAG's
                  order, each reading the IR, writing an HTML view; the run id is a task input
-                 set from `{{$.pipeline_job_uuid}}`, which KFP's driver resolves to the run's id
+                 set from `{{$.pipeline_job_uuid}}`, which KFP's driver resolves to the run's id;
+                 a resolver node runs in its first consumer's task (`--node <resolver> --node
+                 <id>`: task_groups)
 
 Every node task runs TFX's portable launcher for one node (pipelines.runners.launcher), the
 code path of the local runner, against Kubeflow's ML Metadata service: resolvers, `{SPAN}`
@@ -108,13 +110,31 @@ class KfpTarget:
         return values
 
 
-def tfx_dag(config: PipelineConfig) -> dict[str, list[str]]:
-    """TFX node id -> upstream node ids, in the IR's topological order."""
+def tfx_dag(config: PipelineConfig) -> tuple[dict[str, list[str]], set[str]]:
+    """TFX node id -> upstream node ids, in the IR's topological order; and the resolver nodes
+    (they select artifacts from ML Metadata and run no executor)."""
     from pipelines.pipeline.dag import create_pipeline
-    from pipelines.runners.launcher import compile_ir
+    from pipelines.runners.launcher import compile_ir, nodes
 
-    ir = compile_ir(create_pipeline(config))
-    return {n.pipeline_node.node_info.id: list(n.pipeline_node.upstream_nodes) for n in ir.nodes}
+    ir_nodes = nodes(compile_ir(create_pipeline(config)))
+    dag = {node.node_info.id: list(node.upstream_nodes) for node in ir_nodes}
+    return dag, {n.node_info.id for n in ir_nodes if n.node_info.type.name.endswith(".Resolver")}
+
+
+def task_groups(dag: dict[str, list[str]], resolvers: set[str]) -> dict[str, list[str]]:
+    """KFP task (named after its node) -> the TFX nodes it runs, in the IR's order.
+
+    Every node is a task of its own except a resolver, which runs in the task of its first
+    consumer, just before it. On KFP 2.17 each task costs a driver pod and an executor pod (about
+    19 s per task measured on kind, for a resolver's 0.1 s of work: docs/results.md), and two of
+    the four resolvers sat on the critical path. In one task the resolver still runs as its own
+    TFX node: its own execution, lineage and cache in ML Metadata, as in a local run."""
+    consumers = {n: [m for m in dag if n in dag[m]] for n in dag}
+    host = {n: consumers[n][0] for n in dag if n in resolvers and consumers[n]}
+    groups: dict[str, list[str]] = {n: [] for n in dag if n not in host}
+    for node in dag:  # topological: a resolver comes before its consumer
+        groups[host.get(node, node)].append(node)
+    return groups
 
 
 def _flag(name: str) -> str:
@@ -178,7 +198,7 @@ def _compile_ir_component(image: str, constants: list[str]):
     return compile_ir
 
 
-def _node_component(image: str, node_id: str):
+def _node_component(image: str, node_ids: list[str]):
     # The run id is an input parameter, not `{{$.pipeline_job_uuid}}` in the args: KFP 2.17.0
     # substitutes that placeholder only as the constant value of a task input parameter (driver,
     # backend/src/v2/driver/resolve.go, the runtime-value branch of resolveInputs); the launcher
@@ -186,24 +206,31 @@ def _node_component(image: str, node_id: str):
     # launcher_v2.go, getPlaceholders). Written into the args, every task of every run would get
     # the literal text as its TFX run id, and from the second run on TFX would find the first
     # run's executions in that pipeline-run context and do nothing.
+    node_id = node_ids[-1]
+    node_flags = [flag for n in node_ids for flag in ("--node", n)]
+
     def node(ir: dsl.Input[dsl.Artifact], metadata: str, run_id: str, view: dsl.Output[dsl.HTML]):
         return dsl.ContainerSpec(
             image=image,
             command=[*PYTHON, "step"],
-            args=["--ir", ir.path, "--node", node_id, "--run-id", run_id, "--metadata", metadata, "--view", view.path],
+            args=["--ir", ir.path, *node_flags, "--run-id", run_id, "--metadata", metadata, "--view", view.path],
         )
 
     node.__name__ = node.__qualname__ = node_id  # the component (and task) is named after the node
-    node.__doc__ = f"TFX node {node_id}, run by TFX's launcher (openct step)."
+    before = f" after resolver(s) {', '.join(node_ids[:-1])}" if len(node_ids) > 1 else ""
+    node.__doc__ = f"TFX node {node_id}{before}, run by TFX's launcher (openct step)."
     return dsl.container_component(node)
 
 
 def build_pipeline(config: PipelineConfig, target: KfpTarget):
     """The kfp pipeline (a GraphComponent) for `config`, to compile with kfp's compiler."""
-    dag = tfx_dag(config)
+    dag, resolvers = tfx_dag(config)
+    groups = task_groups(dag, resolvers)
+    host = {node: task for task, members in groups.items() for node in members}
+    upstream = {task: sorted({host[u] for n in members for u in dag[n]} - {task}) for task, members in groups.items()}
     defaults = target.defaults(config)
     compile_component = _compile_ir_component(target.image, _constant_flags(config))
-    node_components = {node_id: _node_component(target.image, node_id) for node_id in dag}
+    node_components = {task: _node_component(target.image, members) for task, members in groups.items()}
 
     def configure(task: dsl.PipelineTask, resources: tuple[str, str, str], models: bool = False) -> None:
         cpu, memory, memory_limit = resources
@@ -258,12 +285,12 @@ def build_pipeline(config: PipelineConfig, target: KfpTarget):
         ).set_display_name("compile TFX IR")
         configure(compiled, SMALL)
         tasks: dict[str, dsl.PipelineTask] = {}
-        for node_id, upstream in dag.items():
+        for node_id in groups:
             task = node_components[node_id](
                 ir=compiled.outputs["ir"], metadata=metadata, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
             )
             task.set_display_name(node_id)
-            for up in upstream:
+            for up in upstream[node_id]:
                 task.after(tasks[up])
             configure(task, RESOURCES.get(node_id, SMALL), models=node_id == Node.PUSHER)
             tasks[node_id] = task
