@@ -36,7 +36,7 @@ CRON ?= 0 0 2 * * *
 export OPENCT_GIT_COMMIT := $(shell git rev-parse --short=10 HEAD 2>/dev/null)
 override KFP_RUN_FLAGS := --experiment $(EXPERIMENT) $(if $(VERSION),--version $(VERSION)) $(foreach p,$(PARAMS),--param $(p))
 
-# kind deployment: make e2e (cluster kfp image deploy compile upload submit serve-test schedule)
+# kind deployment: make e2e (cluster kfp image deploy upload test-e2e-cluster serve-test schedule)
 KIND_CLUSTER := openct
 KIND_VOLUMES := $(abspath build/kind-volumes)
 VERSION_TAG := $(shell sed -nE 's/^version = "([^"]+)"/\1/p' pyproject.toml)
@@ -194,7 +194,8 @@ serve-test: ## Predictions from TF Serving (localhost:8501) on real rows of the 
 e2e: ## All of it on kind: cluster, KFP, image, deploy, upload, then the scenarios of tests/test_kfp_e2e.py
 	$(MAKE) cluster $(if $(filter kfp-airgapped,$(KFP_LAYER)),kfp-images) kfp image deploy upload
 	$(MAKE) test-e2e-cluster
-	$(MAKE) schedule trigger-on runs
+	@# TF Serving's image is in no package registry: without a container registry there is no serving to test
+	$(MAKE) $(if $(LOCAL_IMAGES),,serve-test) schedule trigger-on runs
 
 test-e2e-cluster: ## The cluster scenarios against the deployed KFP (tests/test_kfp_e2e.py; about 40 min)
 	@OPENCT_BIND="$(KIND_VOLUMES) $(HOME)/.kube" KFP_HOST=$${KFP_HOST:-http://localhost:8080} \

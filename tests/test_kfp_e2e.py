@@ -5,10 +5,11 @@ the volumes really hold:
   1. a run on the newest span SUCCEEDS, pushes the next version onto the models volume, and every
      TFX node's HTML view is in KFP's object store;
   2. a new span: the next run ingests only it, trains, pushes the next version, under its own run id;
-  3. a span whose label input is zero on every row: the run FAILS at the gate, the gate's log and
-     view name the anomaly, nothing is pushed, the previous version still serves;
-  4. a recurring run every minute fires at least twice and never overlaps; deleting it while a run
-     is active leaves that run to finish;
+  3. a recurring run every minute fires at least twice and never overlaps, each run all cached
+     (nothing new); deleting it while a run is active leaves that run to finish;
+  4. a span whose label input is zero on every row: the run FAILS at the gate, the gate's log and
+     view name the anomaly, nothing is pushed, the previous version still serves (after the
+     recurring run: every later run on that newest span fails at the gate again, as it should);
   5. a Job made from the trigger CronJob starts exactly one run for a new span, and none when
      nothing is new;
   6. `openct ct status` and `ct history` read the cluster's ML Metadata and show the runs above.
@@ -110,18 +111,13 @@ class Cluster:
         return self.core.list_namespaced_pod(NAMESPACE, label_selector=label).items[0].metadata.name
 
     def task_logs(self, run_id: str) -> dict[str, str]:
-        """The `main` container's log of every executor pod of a run, by pod name."""
+        """The `main` container's log of every executor pod of a run, by Argo node name. (KFP's
+        task details name Argo node ids, not pods: the pods are found by their run label.)"""
         logs = {}
-        run = self.kfp.get_run(run_id)
-        pods = set()
-        for task in run.run_details.task_details or []:
-            pods.add(task.pod_name)
-            pods.update(child.pod_name for child in task.child_tasks or [])
-        for pod in filter(None, pods):
-            try:
-                logs[pod] = self.core.read_namespaced_pod_log(pod, NAMESPACE, container="main")
-            except Exception:  # noqa: BLE001, S112 - driver pods have no `main` container
-                continue
+        for pod in self.core.list_namespaced_pod(NAMESPACE, label_selector=f"pipeline/runid={run_id}").items:
+            node = pod.metadata.annotations.get("workflows.argoproj.io/node-name", "")
+            if node.endswith(".executor(0)"):
+                logs[node] = self.core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE, container="main")
         return logs
 
 
@@ -157,6 +153,18 @@ def copy_span(source: int, target: int, tips: str | None = None) -> None:
     out.chmod(0o644)
 
 
+def newest_clean_span() -> int:
+    """The newest span on disk whose label input is not zeroed (scenario 3's corruption), the
+    source of a scenario's new span."""
+    for span in reversed(existing_spans(str(DATA))):
+        with open(span_path(DATA, span), newline="") as f:
+            header, *rows = list(csv.reader(f))
+        tip = header.index("tips")
+        if any(row[tip] != "0" for row in rows):
+            return span
+    raise AssertionError(f"no clean span under {DATA}")
+
+
 def object_exists(cluster: Cluster, uri: str) -> bool:
     """Whether KFP's object store holds `uri` (minio://mlpipeline/KEY), asked of SeaweedFS's filer
     inside its pod (the bucket is the filer's /buckets/mlpipeline)."""
@@ -173,7 +181,7 @@ def test_1_first_run_succeeds_pushes_and_uploads_every_view(cluster):
     with lineage.open_store(cluster.metadata) as store:
         if span in lineage.ingested_spans(store):  # a cluster an earlier e2e ran on: a span of its own
             span += 1
-            copy_span(span - 1, span)
+            copy_span(newest_clean_span(), span)
     before = served_versions(str(MODELS))
     run_id, state = cluster.submit(span, f"e2e-1-span-{span}")
     assert state == "SUCCEEDED", cluster.task_logs(run_id)
@@ -195,7 +203,7 @@ def test_1_first_run_succeeds_pushes_and_uploads_every_view(cluster):
 
 def test_2_a_new_span_is_ingested_and_pushes_the_next_version(cluster):
     span = existing_spans(str(DATA))[-1] + 1
-    copy_span(span - 1, span)
+    copy_span(newest_clean_span(), span)
     before = served_versions(str(MODELS))
     run_id, state = cluster.submit(span, f"e2e-2-span-{span}")
     assert state == "SUCCEEDED", cluster.task_logs(run_id)
@@ -207,22 +215,7 @@ def test_2_a_new_span_is_ingested_and_pushes_the_next_version(cluster):
     assert record.outcome == f"pushed v{after[-1]}" and after == [*before, before[-1] + 1], (record, before, after)
 
 
-def test_3_a_corrupted_span_stops_at_the_gate_and_nothing_is_pushed(cluster):
-    span = existing_spans(str(DATA))[-1] + 1
-    copy_span(span - 1, span, tips="0")
-    before = served_versions(str(MODELS))
-    run_id, state = cluster.submit(span, f"e2e-3-span-{span}-no-tips")
-    assert state == "FAILED"
-    cluster.runs["blocked"] = run_id
-    gate_logs = [log for log in cluster.task_logs(run_id).values() if "step ValidationGate" in log]
-    assert gate_logs and "big_tipper" in gate_logs[0] and "LABEL" in gate_logs[0], gate_logs
-    page = (PIPELINE_ROOT / "views" / run_id / "ValidationGate.html").read_text()
-    assert "big_tipper" in page and "LABEL" in page
-    assert served_versions(str(MODELS)) == before
-    assert cluster.history()[run_id].outcome.startswith("blocked"), cluster.history()[run_id]
-
-
-def test_4_a_recurring_run_fires_twice_without_overlap_and_unscheduling_lets_it_finish(cluster):
+def test_3_a_recurring_run_fires_twice_without_overlap_and_unscheduling_lets_it_finish(cluster):
     name = f"e2e-every-minute-{uuid.uuid4().hex[:4]}"
     assert (
         cli.main(
@@ -264,10 +257,23 @@ def test_4_a_recurring_run_fires_twice_without_overlap_and_unscheduling_lets_it_
         assert earlier.finished_at and later.created_at >= earlier.finished_at, (earlier, later)
     assert all((r.state or "").upper() == "SUCCEEDED" for r in scheduled), [(r.run_id, r.state) for r in scheduled]
     history = cluster.history()
-    for run in scheduled:  # nothing new: every node cached, nothing ingested or pushed
-        assert history[run.run_id].spans == [] and not history[run.run_id].outcome.startswith("pushed"), history[
-            run.run_id
-        ]
+    for run in scheduled:  # nothing new: every node a cache hit, nothing pushed
+        assert history[run.run_id].outcome == "unchanged", history[run.run_id]
+
+
+def test_4_a_corrupted_span_stops_at_the_gate_and_nothing_is_pushed(cluster):
+    span = existing_spans(str(DATA))[-1] + 1
+    copy_span(newest_clean_span(), span, tips="0")
+    before = served_versions(str(MODELS))
+    run_id, state = cluster.submit(span, f"e2e-4-span-{span}-no-tips")
+    assert state == "FAILED"
+    cluster.runs["blocked"] = run_id
+    gate_logs = [log for log in cluster.task_logs(run_id).values() if "step ValidationGate" in log]
+    assert gate_logs and "big_tipper" in gate_logs[0] and "LABEL" in gate_logs[0], gate_logs
+    page = (PIPELINE_ROOT / "views" / run_id / "ValidationGate.html").read_text()
+    assert "big_tipper" in page and "LABEL" in page
+    assert served_versions(str(MODELS)) == before
+    assert cluster.history()[run_id].outcome.startswith("blocked"), cluster.history()[run_id]
 
 
 def trigger_once(cluster: Cluster) -> str:
@@ -293,7 +299,7 @@ def trigger_once(cluster: Cluster) -> str:
 
 def test_5_the_trigger_starts_exactly_one_run_for_a_new_span_and_none_otherwise(cluster):
     span = existing_spans(str(DATA))[-1] + 1
-    copy_span(span - 2, span)  # the span before the corrupted one, moved on: clean
+    copy_span(newest_clean_span(), span)
     since = dt.datetime.now(dt.UTC)
     log = trigger_once(cluster)
     started = [r for r in kfp_client.recent_runs(cluster.kfp, 20) if r["changed"] and r["changed"] >= since]
@@ -311,8 +317,9 @@ def test_6_status_and_history_read_the_clusters_ml_metadata(cluster, capsys):
     records = cluster.history()
     assert cli.main(["ct", "history", "--metadata", cluster.metadata]) == 0
     lines = capsys.readouterr().out.splitlines()
-    for scenario in ("first", "second", "blocked", "triggered"):  # one line each: spans and outcome
-        record = records[cluster.runs[scenario]]
+    assert set(cluster.runs) == {"first", "second", "blocked", "triggered"}, cluster.runs
+    for scenario, run_id in cluster.runs.items():  # one line each: spans and outcome
+        record = records[run_id]
         assert any(span_ranges(record.spans) in line and line.endswith(record.outcome) for line in lines), (
             scenario,
             record,
