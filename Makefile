@@ -210,7 +210,8 @@ kfp-timings: ## Where a finished KFP run's time went, per task (RUN=id, default 
 	@OPENCT_BIND="$(HOME)/.kube" $(OPENCT) kfp timings $(if $(RUN),--run $(RUN)) --json build/kfp-timings.json
 
 status: ## Models and runs from the kind cluster's ML Metadata (openct ct status and ct history)
-	@$(OPENCT) ct status --metadata grpc://localhost:$(METADATA_PORT) --serving-dir $(KIND_VOLUMES)/models
+	@$(OPENCT) ct status --metadata grpc://localhost:$(METADATA_PORT) --serving-dir $(KIND_VOLUMES)/models \
+	  --artifacts-at /mnt/openct=$(KIND_VOLUMES)/pipeline
 	@$(OPENCT) ct history --metadata grpc://localhost:$(METADATA_PORT)
 
 trigger-on: ## Let the trigger CronJob start runs (it is deployed suspended; after `make upload`)

@@ -168,9 +168,19 @@ def _outcome(store, by_node: dict[str, metadata_store_pb2.Execution]) -> str:
     return Outcome.NOT_BLESSED
 
 
-def models(store, served_version: int | None = None, with_metrics: bool = True) -> list[ModelRecord]:
+def local_uri(uri: str, artifacts_at: tuple[str, str] | None) -> str:
+    """Where an artifact recorded as `uri` is read here: `artifacts_at` = (the pipeline root's
+    path where the run wrote it, e.g. a pod's /mnt/openct; the same directory here)."""
+    if artifacts_at and (uri == artifacts_at[0] or uri.startswith(artifacts_at[0].rstrip("/") + "/")):
+        return artifacts_at[1].rstrip("/") + uri[len(artifacts_at[0].rstrip("/")) :]
+    return uri
+
+
+def models(
+    store, served_version: int | None = None, with_metrics: bool = True, artifacts_at: tuple[str, str] | None = None
+) -> list[ModelRecord]:
     """Every trained model, oldest first: spans, evaluation metrics (TFMA results, read only
-    `with_metrics`), blessing and push; `serving` marks the model pushed as `served_version`."""
+    `with_metrics`, at local_uri), blessing and push; `serving` marks the model pushed as `served_version`."""
     inputs_kind = (Event.INPUT,)
     outputs_kind = (Event.OUTPUT,)
     evaluations: dict[int, tuple[str, int | None]] = {}  # model id -> (evaluation uri, blessed)
@@ -199,7 +209,7 @@ def models(store, served_version: int | None = None, with_metrics: bool = True) 
         blessed = None
         if model.id in evaluations:
             uri, blessed_flag = evaluations[model.id]
-            metrics = read_evaluation(uri)[0].get("candidate", {}) if with_metrics else {}
+            metrics = read_evaluation(local_uri(uri, artifacts_at))[0].get("candidate", {}) if with_metrics else {}
             blessed = None if blessed_flag is None else bool(blessed_flag)
         pushed = pushes.get(model.id)
         version = int(str_prop(pushed, "pushed_version") or 0) if pushed else None

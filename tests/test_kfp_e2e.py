@@ -38,7 +38,7 @@ from pipelines import cli, lineage
 from pipelines.data.dataset import CHICAGO_TAXI
 from pipelines.data.spans import existing_spans, span_path
 from pipelines.reports.summary import span_ranges
-from pipelines.runners import kfp_client
+from pipelines.runners import kfp_client, kubeflow
 from tests import kfp_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -326,7 +326,23 @@ def test_6_status_and_history_read_the_clusters_ml_metadata(cluster, capsys):
             lines,
         )
     assert records[cluster.runs["blocked"]].outcome.startswith("blocked")
-    assert cli.main(["ct", "status", "--metadata", cluster.metadata, "--serving-dir", str(MODELS.parent)]) == 0
+    # artifacts are recorded at the pods' mount (KfpTarget.pipeline_mount); here they are on the volume
+    mapping = f"{kubeflow.KfpTarget().pipeline_mount}={VOLUMES / 'pipeline'}"
+    assert (
+        cli.main(
+            [
+                "ct",
+                "status",
+                "--metadata",
+                cluster.metadata,
+                "--serving-dir",
+                str(MODELS.parent),
+                "--artifacts-at",
+                mapping,
+            ]
+        )
+        == 0
+    )
     status = capsys.readouterr().out
     newest = served_versions(str(MODELS))[-1]
     assert f"serving: version {newest}" in status and "<- serving" in status, status

@@ -157,3 +157,32 @@ def test_the_program_exits_with_the_commands_code_and_its_output_flushed(tmp_pat
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert proc.returncode == cli.EXIT_FAILED and "no ML Metadata store" in proc.stderr
+
+
+def test_compile_ir_fixes_the_newest_span_so_runs_with_and_without_it_share_the_cache(tmp_path):
+    """CsvExampleGen's exec properties include its range config: an IR for "the newest span" and
+    one for that span by number made KFP runs on the same data miss TFX's cache (a real KFP 2.17
+    scheduled run after a triggered one retrained). compile-ir now fixes the span, so both IRs are
+    the same."""
+    for span in (1, 2):
+        (tmp_path / "data" / f"span-{span}").mkdir(parents=True)
+        (tmp_path / "data" / f"span-{span}" / "data.csv").write_text("a\n1\n")
+    flags = ["--data-root", str(tmp_path / "data"), "--pipeline-root", str(tmp_path / "p")]
+    assert cli.main(["compile-ir", "--out", str(tmp_path / "newest.json"), *flags]) == 0
+    assert cli.main(["compile-ir", "--out", str(tmp_path / "two.json"), "--span", "2", *flags]) == 0
+    assert (tmp_path / "newest.json").read_text() == (tmp_path / "two.json").read_text()
+    assert cli.main(["compile-ir", "--out", str(tmp_path / "one.json"), "--span", "1", *flags]) == 0
+    assert (tmp_path / "one.json").read_text() != (tmp_path / "two.json").read_text()
+
+
+def test_status_reads_artifacts_where_the_cluster_volume_is_mounted_here():
+    """Runs on KFP record artifact URIs at the pods' mount (/mnt/openct/...); `ct status` on the
+    host reads the same files from the volume's directory (make status)."""
+    from pipelines.lineage import local_uri
+
+    mapping = ("/mnt/openct", "/work/build/kind-volumes/pipeline")
+    assert local_uri("/mnt/openct/tfx/Evaluator/evaluation/7", mapping) == (
+        "/work/build/kind-volumes/pipeline/tfx/Evaluator/evaluation/7"
+    )
+    assert local_uri("/mnt/openct2/x", mapping) == "/mnt/openct2/x"  # a prefix of a name is not a parent
+    assert local_uri("/elsewhere/x", None) == "/elsewhere/x"

@@ -42,13 +42,19 @@ def register(commands: Any) -> None:
         help="a KFP run active but unchanged this long (CANCELING: 10 min) no longer blocks a new one (default 180)",
     )
     add_run_flags(p)
-    _metadata_flag(
-        commands.add(
-            "status",
-            cmd_status,
-            "model versions: spans, metrics, blessed, pushed, serving",
-            (*STORE_SETTINGS, "dataset", "serving_dir", "model_name"),
-        )
+    p = commands.add(
+        "status",
+        cmd_status,
+        "model versions: spans, metrics, blessed, pushed, serving",
+        (*STORE_SETTINGS, "dataset", "serving_dir", "model_name"),
+    )
+    _metadata_flag(p)
+    p.add_argument(
+        "--artifacts-at",
+        default=None,
+        metavar="RUN_PATH=LOCAL_PATH",
+        help="read artifacts that runs wrote under RUN_PATH from LOCAL_PATH (a cluster's volume here), "
+        "e.g. /mnt/openct=build/kind-volumes/pipeline",
     )
     _metadata_flag(commands.add("history", cmd_history, "pipeline runs: trigger, duration, outcome", STORE_SETTINGS))
     p = commands.add(
@@ -110,8 +116,14 @@ def cmd_status(config: Any, args: argparse.Namespace) -> int:
     from pipelines.reports.summary import span_ranges
 
     served = serving.served_version(config.model_serving_dir)
+    artifacts_at = None
+    if args.artifacts_at:
+        there, sep, here = args.artifacts_at.partition("=")
+        if not sep or not there or not here:
+            raise ValueError(f"--artifacts-at {args.artifacts_at!r}: expected RUN_PATH=LOCAL_PATH")
+        artifacts_at = (there, here)
     with lineage.open_store(_store(config, args)) as store:
-        records = lineage.models(store, served)
+        records = lineage.models(store, served, artifacts_at=artifacts_at)
     print(
         f"{'model':>6} {'trained':<19} {'spans':<10} {'auc':>7} {'accuracy':>8} {'blessed':<8} {'pushed':<26} serving"
     )

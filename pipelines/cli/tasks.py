@@ -39,9 +39,24 @@ def cmd_compile_ir(config: Any, args: argparse.Namespace) -> int:
     from pipelines.pipeline.dag import create_pipeline
     from pipelines.runners.launcher import compile_ir, write_ir
 
-    write_ir(compile_ir(create_pipeline(config, span=args.span or None)), args.out)
-    print(f"wrote {args.out}")
+    span = args.span or newest_span(config.data_root)
+    write_ir(compile_ir(create_pipeline(config, span=span)), args.out)
+    print(f"wrote {args.out} (span {span or 'newest'})")
     return 0
+
+
+def newest_span(data_root: str) -> int | None:
+    """The span a run without one ingests, fixed when the run's IR is compiled: an IR for "the
+    newest" and one for that span by number would give CsvExampleGen different exec properties
+    (its range config), so a scheduled run (span 0) after a run started by the trigger (span N)
+    on the same data re-ingested and retrained instead of being all cached (seen on a real KFP).
+    None where spans are not local files (a bucket): TFX's driver then picks the newest."""
+    from pipelines.data.spans import existing_spans
+
+    if "://" in data_root:
+        return None
+    present = existing_spans(data_root)
+    return present[-1] if present else None
 
 
 def cmd_step(config: Any, args: argparse.Namespace) -> int:
