@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Before applying manifests to the kind cluster: every image they name must be on the node or in
-# the local Docker engine. Images only in the engine are loaded into the node (`kind load`); if any
-# is in neither, print the list and exit 1 before anything is applied.
+# the local Docker engine. Where a container registry is reachable (deploy/registry.sh), a missing
+# image is pulled into the engine first. Images in the engine are loaded into the node (`kind
+# load`); if any is in neither, print the list and exit 1 before anything is applied.
 #
 #   deploy/kind-images.sh CLUSTER RENDERED.yaml...     (CLUSTER: the kind cluster's name)
 #   OPENCT_IMAGES_CHECK=list deploy/kind-images.sh ... print the images and where each one is
@@ -35,13 +36,27 @@ images=$(
 )
 
 node="$cluster-control-plane"
-on_node() { docker exec "$node" crictl inspecti "$1" >/dev/null 2>&1; }
+# The node's containerd holds images under normalized names (docker.io/library/mysql:8.4); our
+# node image has no crictl, so ask containerd's own client, once.
+node_images=$(docker exec "$node" ctr -n k8s.io images ls -q 2>/dev/null || true)
+normalized() {
+  local first=${1%%/*}
+  if [ "$first" = "$1" ]; then echo "docker.io/library/$1"
+  elif [[ $first == *.* || $first == *:* || $first == localhost ]]; then echo "$1"
+  else echo "docker.io/$1"
+  fi
+}
+on_node() { grep -qxF "$(normalized "$1")" <<<"$node_images"; }
 in_engine() { docker image inspect "$1" >/dev/null 2>&1; }
+
+can_pull=
+[ "${OPENCT_IMAGES_CHECK:-}" = list ] || ! "$(dirname "${BASH_SOURCE[0]}")/registry.sh" || can_pull=yes
+pulled() { [ -n "$can_pull" ] && say "pulling $1" && timeout 600 docker pull -q "$1" >/dev/null; }
 
 missing=() load=()
 for image in $images; do
   if on_node "$image"; then where=node
-  elif in_engine "$image"; then where=engine; load+=("$image")
+  elif in_engine "$image" || pulled "$image"; then where=engine; load+=("$image")
   else where=missing; missing+=("$image")
   fi
   [ "${OPENCT_IMAGES_CHECK:-}" = list ] && printf '%-8s %s\n' "$where" "$image"

@@ -349,6 +349,66 @@ def test_rendered_kfp_layer_allocates_each_node_port_once(layer):
     assert sorted(ports) == [30808, 30880], ports
 
 
+def test_image_check_finds_the_images_a_kfp_run_needs_beyond_image_fields(tmp_path):
+    """deploy/kind-images.sh lists `image:` fields and the images KFP starts later: the API
+    server's V2_DRIVER_IMAGE / V2_LAUNCHER_IMAGE (manifests/kustomize/base/pipeline/
+    ml-pipeline-apiserver-deployment.yaml at KFP 2.17.0) and Argo's --executor-image."""
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "initContainers": [{"name": "wait", "image": "docker.io/alpine:3.23"}],
+                    "containers": [
+                        {
+                            "name": "api",
+                            "image": "ghcr.io/kubeflow/kfp-api-server:2.17.0",
+                            "env": [
+                                {"name": "V2_DRIVER_IMAGE", "value": "ghcr.io/kubeflow/kfp-driver:2.17.0"},
+                                {"name": "V2_LAUNCHER_IMAGE", "value": "ghcr.io/kubeflow/kfp-launcher:2.17.0"},
+                            ],
+                        },
+                        {
+                            "name": "argo",
+                            "image": "quay.io/argoproj/workflow-controller:v4.0.5",
+                            "args": ["--executor-image", "quay.io/argoproj/argoexec:v4.0.5"],
+                        },
+                    ],
+                }
+            }
+        },
+    }
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(manifest))
+    proc = run(
+        "deploy/kind-images.sh",
+        "no-such-cluster",
+        str(tmp_path / "m.yaml"),
+        env={**os.environ, "OPENCT_IMAGES_CHECK": "list"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    listed = sorted(line.split()[1] for line in proc.stdout.splitlines())
+    assert listed == [
+        "docker.io/alpine:3.23",
+        "ghcr.io/kubeflow/kfp-api-server:2.17.0",
+        "ghcr.io/kubeflow/kfp-driver:2.17.0",
+        "ghcr.io/kubeflow/kfp-launcher:2.17.0",
+        "quay.io/argoproj/argoexec:v4.0.5",
+        "quay.io/argoproj/workflow-controller:v4.0.5",
+    ]
+
+
+def test_metadata_server_image_tag_is_the_one_make_builds():
+    component = yaml.safe_load(
+        (REPO / "kustomize" / "components" / "metadata-server" / "kustomization.yaml").read_text()
+    )
+    version = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
+    [image] = component["images"]
+    assert (image["newName"], image["newTag"]) == ("openct/metadata-server", version)
+    assert "METADATA_IMAGE := openct/metadata-server:$(VERSION_TAG)" in (REPO / "Makefile").read_text()
+
+
 @pytest.mark.parametrize("patch", sorted(UPSTREAM_SERVICES))
 def test_node_ports_survive_kustomize_merge(patch, tmp_path):
     """kustomize merges a Service's ports on (port, protocol), and upstream's ports say
