@@ -60,7 +60,7 @@ cp -r "$argo_dir" "$work/argo-manifests"
 chmod -R u+w "$work"  # the module cache's files are read-only
 
 # relative path from directory $1 to directory $2
-rel() { python3 -c 'import os, sys; print(os.path.relpath(sys.argv[2], sys.argv[1]))' "$1" "$2"; }
+rel() { realpath --relative-to="$1" "$2"; }
 
 # KFP's remote references inside our layers, then Argo's inside KFP's
 while IFS= read -r -d '' k; do

@@ -38,7 +38,7 @@ from pipelines import cli, lineage
 from pipelines.data.dataset import CHICAGO_TAXI
 from pipelines.data.spans import existing_spans, span_path
 from pipelines.reports.summary import span_ranges
-from pipelines.runners import kfp_client, kubeflow
+from pipelines.runners import kfp_client, kfp_timings, kubeflow
 from tests import kfp_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,9 +114,10 @@ class Cluster:
         """The `main` container's log of every executor pod of a run, by Argo node name. (KFP's
         task details name Argo node ids, not pods: the pods are found by their run label.)"""
         logs = {}
-        for pod in self.core.list_namespaced_pod(NAMESPACE, label_selector=f"pipeline/runid={run_id}").items:
-            node = pod.metadata.annotations.get("workflows.argoproj.io/node-name", "")
-            if node.endswith(".executor(0)"):
+        label = f"{kfp_timings.RUN_LABEL}={run_id}"
+        for pod in self.core.list_namespaced_pod(NAMESPACE, label_selector=label).items:
+            node = pod.metadata.annotations.get(kfp_timings.NODE_NAME, "")
+            if kfp_timings.is_executor(node):
                 logs[node] = self.core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE, container="main")
         return logs
 

@@ -202,7 +202,7 @@ def cmd_timings(config: Any, args: argparse.Namespace) -> int:
     pods = [core.api_client.sanitize_for_serialization(p) for p in found]
     logs = {}
     for pod in found:
-        if pod.metadata.annotations.get(kfp_timings.NODE_NAME, "").endswith(".executor(0)"):
+        if kfp_timings.is_executor(pod.metadata.annotations.get(kfp_timings.NODE_NAME, "")):
             logs[pod.metadata.name] = core.read_namespaced_pod_log(pod.metadata.name, args.namespace, container="main")
     timings = kfp_timings.task_timings(pods, logs)
     done = (run.state or "").upper() in kfp_client.FINISHED

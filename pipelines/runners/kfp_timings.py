@@ -41,6 +41,12 @@ class TaskTiming:
         return self.wall - (self.work or 0.0)
 
 
+def is_executor(node_name: str) -> bool:
+    """Whether a pod with this Argo node name runs a task's own container (`main`)."""
+    found = ROLE.search(node_name)
+    return bool(found and found.group(3))
+
+
 def _time(value: Any) -> dt.datetime:
     return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 

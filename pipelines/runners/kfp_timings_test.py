@@ -79,3 +79,9 @@ def test_a_task_without_its_progress_line_counts_all_its_time_as_overhead():
     ]
     [task] = kfp_timings.task_timings(pods, {"c-e": "wrote /tmp/ir.json\n"})
     assert task.task == "compile-ir" and task.work is None and task.overhead == task.wall == 19
+
+
+def test_only_a_tasks_executor_pod_runs_its_main_container():
+    assert kfp_timings.is_executor("wf(0).root(0).trainer(0).executor(0)")
+    assert not kfp_timings.is_executor("wf(0).root(0).trainer-driver(0)")
+    assert not kfp_timings.is_executor("wf(0).root-driver(0)")
