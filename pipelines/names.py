@@ -30,6 +30,33 @@ class Node(enum.StrEnum):
     PUSHER = "Pusher"
 
 
+
+# What each node does, in words a person scanning a run understands without knowing TFX: the KFP
+# graph's task names (at most 22 characters: the UI truncates longer ones) and the views' titles.
+TITLES: dict[str, str] = {
+    Node.SCHEMA: "Curated schema",
+    Node.EXAMPLE_GEN: "Ingest span",
+    Node.STATISTICS_GEN: "Statistics",
+    Node.EXAMPLE_VALIDATOR: "Anomalies vs schema",
+    Node.INGESTED_SPAN: "Select ingested spans",
+    Node.SPAN_HISTORY: "Select span history",
+    Node.DATA_CHECKS: "Data checks vs history",
+    Node.GATE: "Validation gate",
+    Node.SPAN_WINDOW: "Select training window",
+    Node.EVAL_WINDOW: "Select eval window",
+    Node.ANALYZER_CACHE: "Select analyzer cache",
+    Node.BASELINE: "Select baseline model",
+    Node.TRANSFORM: "Transform features",
+    Node.TRAINER: "Train model",
+    Node.EVALUATOR: "Evaluate vs baseline",
+    Node.PUSHER: "Push to serving",
+}
+
+
+def title(node_id: str) -> str:
+    """A node's title, or its id for a node this table does not know (another pipeline's)."""
+    return TITLES.get(node_id, node_id)
+
 class NodeStatus(enum.StrEnum):
     """How one node execution ended."""
 

@@ -15,6 +15,7 @@ from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipelines.config import PipelineConfig
+from pipelines.names import title
 from pipelines.runners.kubeflow import RUN_PARAMETERS, KfpTarget, compile_kfp, tfx_dag
 from tests import kfp_spec
 
@@ -68,7 +69,9 @@ def test_every_reference_resolves(compiled):
 
 def test_task_dag_is_the_tfx_dag(compiled):
     """Every TFX node runs in exactly one task, in the IR's order; a resolver in its first
-    consumer's task, before it; a task waits for every task that runs an upstream node of its nodes."""
+    consumer's task, before it; a task waits for every task that runs an upstream node of its
+    nodes, and for nothing else but the compile task when it has none (the KFP UI draws each
+    dependency as an edge: StaticFlow.ts:346-413 at KFP 2.17.0)."""
     _, spec, _ = compiled
     tasks = kfp_spec.root_tasks(spec)
     dag, resolvers = tfx_dag(PipelineConfig())
@@ -81,12 +84,14 @@ def test_task_dag_is_the_tfx_dag(compiled):
             assert name == kfp_spec.COMPILE_TASK and "dependentTasks" not in task
             continue
         assert nodes == sorted(nodes, key=order.index), name
-        assert task["taskInfo"]["name"] == nodes[-1] and nodes[-1] not in resolvers
+        assert name == nodes[-1].lower() and nodes[-1] not in resolvers
+        assert task["taskInfo"]["name"] == title(nodes[-1]) and len(title(nodes[-1])) <= 22  # the UI truncates
         for resolver in nodes[:-1]:
             assert resolver in resolvers
             assert nodes[-1] == next(n for n in order if resolver in dag[n])  # its first consumer
         expected = {runs_in[u] for n in nodes for u in dag[n]} - {name}
-        assert set(task["dependentTasks"]) == expected | {kfp_spec.COMPILE_TASK}, name
+        assert set(task["dependentTasks"]) == (expected or {kfp_spec.COMPILE_TASK}), name
+        assert "artifacts" not in task.get("inputs", {}), name  # no artifact edges across the graph
     assert len(tasks) == len(dag) - len(resolvers) + 1  # no resolver task of its own
     kfp_spec.topological(tasks)  # acyclic
 
@@ -154,11 +159,8 @@ def test_no_backend_placeholder_in_container_args(compiled):
         container = executor["container"]
         for item in [*container.get("command", []), *container.get("args", [])]:
             assert "{{$.pipeline_" not in item, (label, item)
-    for name, task in kfp_spec.root_tasks(spec).items():
-        if kfp_spec.node_of(spec, task):
-            assert task["inputs"]["parameters"]["run_id"] == {
-                "runtimeValue": {"constant": "{{$.pipeline_job_uuid}}"}
-            }, name
+    for name, task in kfp_spec.root_tasks(spec).items():  # the compile task too: the IR's path has it
+        assert task["inputs"]["parameters"]["run_id"] == {"runtimeValue": {"constant": "{{$.pipeline_job_uuid}}"}}, name
 
 
 def test_stand_in_substitutes_only_what_the_backend_does(compiled):
@@ -171,16 +173,17 @@ def test_stand_in_substitutes_only_what_the_backend_does(compiled):
         run_id == "6f1c"
         and kfp_spec.driver_constant("run-{{$.pipeline_job_uuid}}", run, "t") == "run-{{$.pipeline_job_uuid}}"
     )
-    artifacts = {"{{$.inputs.artifacts['ir'].path}}": "/minio/ir", "{{$.outputs.artifacts['view'].path}}": "/minio/v"}
-    argv = kfp_spec.task_argv(spec, task, {"metadata": "grpc://m:8080", "run_id": run_id}, artifacts)
-    assert argv[argv.index("--run-id") + 1] == "6f1c" and argv[argv.index("--ir") + 1] == "/minio/ir"
+    artifacts = {"{{$.outputs.artifacts['view'].path}}": "/minio/v"}
+    params = {"metadata": "grpc://m:8080", "run_id": run_id, "pipeline_root": "/mnt/openct/tfx"}
+    argv = kfp_spec.task_argv(spec, task, params, artifacts)
+    assert argv[argv.index("--run-id") + 1] == "6f1c" and argv[argv.index("--pipeline-root") + 1] == "/mnt/openct/tfx"
     literal = copy.deepcopy(spec)  # the pre-fix spec: the placeholder written into the args
     args = kfp_spec.container_of(literal, task)["args"]
     args[args.index("{{$.inputs.parameters['run_id']}}")] = "{{$.pipeline_job_uuid}}"
     with pytest.raises(AssertionError, match="unsubstituted"):
-        kfp_spec.task_argv(literal, task, {"metadata": "grpc://m:8080", "run_id": run_id}, artifacts)
+        kfp_spec.task_argv(literal, task, params, artifacts)
     with pytest.raises(AssertionError, match="not found in executor input"):
-        kfp_spec.task_argv(spec, task, {"metadata": "grpc://m:8080"}, artifacts)
+        kfp_spec.task_argv(spec, task, {k: v for k, v in params.items() if k != "run_id"}, artifacts)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,9 @@
 #     openct/kfp-mariadb:11.8 (Debian's mariadb-server, for mysql:8.4), openct/kfp-seaweedfs:4.53
 #     (seaweedfs/: the weed command from the module proxy, for ghcr.io/chrislusf/seaweedfs:4.34,
 #     a version the proxy does not serve), openct/kfp-shell:trixie (sh and netcat-openbsd, for
-#     docker.io/alpine:3.23 in KFP's wait-for-* init containers). Their Debian package versions
+#     docker.io/alpine:3.23 in KFP's wait-for-* init containers), openct/kfp-grpcwebproxy:0.15.0
+#     (grpcwebproxy/: improbable-eng's gRPC-web proxy from the module proxy, for the UI's
+#     ML Metadata proxy ghcr.io/kubeflow/kfp-metadata-envoy:2.17.0, Envoy). Their Debian package versions
 #     are the suite's at build time, recorded in the label org.openct.debian-packages.
 #   - The KFP 2.17.0 backend (kfp/, ghcr.io/kubeflow/kfp-*:2.17.0): only when kfp/go.mod exists.
 #     It does not yet: the module proxy reachable here answers 403 "This module version is not
@@ -100,6 +102,11 @@ for c in "${argo_cmds[@]}"; do
     go_build "$here/argo" "${argo_out[$c]}" "$(argo_ldflags)" "github.com/argoproj/argo-workflows/v4/cmd/$c"
 done
 go_work=off
+
+grpcwebproxy_version=v0.15.0  # also in grpcwebproxy/go.mod
+grpcwebproxy_out="$cache/bin/grpcwebproxy-$grpcwebproxy_version-$(key_of "$here/grpcwebproxy" "$go_version" "-s -w")"
+step "go build grpcwebproxy $grpcwebproxy_version" \
+  go_build "$here/grpcwebproxy" "$grpcwebproxy_out" "-s -w" github.com/improbable-eng/grpc-web/go/grpcwebproxy
 
 seaweedfs_src=$(module_dir "$here/seaweedfs" github.com/seaweedfs/seaweedfs)
 seaweedfs_constants="$seaweedfs_src/weed/util/version/constants.go"
@@ -198,6 +205,14 @@ build_shell_image() {
   images+=("$ref")
 }
 step "shell image (for docker.io/alpine:3.23)" build_shell_image
+
+build_grpcwebproxy_image() {
+  local ref="openct/kfp-grpcwebproxy:${grpcwebproxy_version#v}"
+  dockerfile_image "$ref" "$(key_of "$grpcwebproxy_out/grpcwebproxy" "$here/images/grpcwebproxy" "$base_id")" \
+    "$here/images/grpcwebproxy" "" -- "$grpcwebproxy_out/grpcwebproxy"
+  images+=("$ref")
+}
+step "grpcwebproxy image (for ghcr.io/kubeflow/kfp-metadata-envoy:2.17.0)" build_grpcwebproxy_image
 
 # KFP backend: only once kfp/go.mod exists (the module is not available from the proxy here)
 if [ -f "$here/kfp/go.mod" ]; then

@@ -18,10 +18,15 @@ from pipelines.names import NodeStatus
 
 def register(commands: Any) -> None:
     p = commands.add("compile-ir", cmd_compile_ir, "(task) write the pipeline's TFX IR, run id left open")
-    p.add_argument("--out", required=True, help="IR file (JSON)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="IR file (JSON)")
+    where.add_argument("--run-id", help="a Kubeflow run's id: the IR goes to <pipeline root>/runs/<run id>/")
     p.add_argument("--span", type=int, default=None, help="span to ingest (default or 0: the newest)")
+    p.add_argument("--view", default=None, help="write a page of what this run will do here")
     p = commands.add("step", cmd_step, "(task) run one node of a compiled IR in this process", ())
-    p.add_argument("--ir", required=True, help="pipeline IR written by `openct compile-ir`")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--ir", help="pipeline IR written by `openct compile-ir --out`")
+    where.add_argument("--pipeline-root", help="the IR of `compile-ir --run-id`: <pipeline root>/runs/<run id>/")
     p.add_argument(
         "--node",
         required=True,
@@ -39,9 +44,16 @@ def cmd_compile_ir(config: Any, args: argparse.Namespace) -> int:
     from pipelines.pipeline.dag import create_pipeline
     from pipelines.runners.launcher import compile_ir, write_ir
 
+    from pipelines.reports import views
+    from pipelines.runners.launcher import nodes, run_ir_path
+
     span = args.span or newest_span(config.data_root)
-    write_ir(compile_ir(create_pipeline(config, span=span)), args.out)
-    print(f"wrote {args.out} (span {span or 'newest'})")
+    out = args.out or run_ir_path(config.pipeline_root, args.run_id)
+    ir = compile_ir(create_pipeline(config, span=span))
+    write_ir(ir, out)
+    if args.view:
+        views.write_run_view(args.view, config, span, [n.node_info.id for n in nodes(ir)], out)
+    print(f"wrote {out} (span {span or 'newest'})")
     return 0
 
 
@@ -62,9 +74,10 @@ def newest_span(data_root: str) -> int | None:
 def cmd_step(config: Any, args: argparse.Namespace) -> int:
     from components.gate import find_validation_error
     from pipelines.reports import views
-    from pipelines.runners.launcher import launch_step, mlmd_connection, read_ir
+    from pipelines.runners.launcher import launch_step, mlmd_connection, read_ir, run_ir_path
 
-    ir = read_ir(args.ir)
+    ir_path = args.ir or run_ir_path(args.pipeline_root, args.run_id)
+    ir = read_ir(ir_path)
     mlmd = mlmd_connection(ir, args.metadata)
     for index, node in enumerate(args.node):
         last = index == len(args.node) - 1
@@ -72,7 +85,7 @@ def cmd_step(config: Any, args: argparse.Namespace) -> int:
         started = time.monotonic()
         print(f"step {node}: started (run {args.run_id})", flush=True)
         try:
-            result = launch_step(read_ir(args.ir), node, args.run_id, mlmd)  # an IR whose run id is still open
+            result = launch_step(read_ir(ir_path), node, args.run_id, mlmd)  # an IR whose run id is still open
         except LookupError:
             raise  # an unknown node: a usage problem, not a failed step
         except Exception as exc:  # noqa: BLE001 - reported as a failed step with its cause

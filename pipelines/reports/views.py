@@ -1,10 +1,12 @@
 """One HTML page per pipeline node: what a person looks at after a run.
 
 The same page is written by a local run (next to the run's outputs, linked from the summary) and
-by a Kubeflow task (as its `view` HTML output artifact, which the KFP UI renders). TFX alone shows
-nothing of statistics, anomalies or evaluation in the KFP UI. Every page reads offline: plain
-tables and inline SVG, no script; statistics add TFDV's interactive Facets view below the tables,
-which needs internet access for its scripts (`get_statistics_html` loads them from the web).
+by a Kubeflow task (as its `view` HTML output artifact, which the KFP UI renders in its
+Visualization tab, frontend/src/components/viewers/MetricsVisualizations.tsx:291 at KFP 2.17.0).
+TFX alone shows nothing of statistics, anomalies or evaluation in the KFP UI. The first lines say
+what happened (passed, blocked, blessed, pushed, and why); the outputs table comes last. Every page
+reads offline: plain tables and inline SVG, no script and nothing fetched (TFDV's Facets view,
+which loads its scripts from the web, is left out: blank without internet).
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from tfx.dsl.io import fileio
 
 from components.artifacts import has_prop, int_prop, span_of, str_prop
 from components.gate import find_validation_error
-from pipelines.names import Node, NodeStatus
+from pipelines.names import Node, NodeStatus, title
 from pipelines.pipeline.evaluation import SHOWN_METRICS, read_evaluation
+from pipelines.reports import slices
 
 Artifact = Any  # an ML Metadata Artifact proto (metadata_store_pb2.Artifact)
 
-_STYLE = (
-    "body{font-family:sans-serif;margin:1.2em}table{border-collapse:collapse;margin:.6em 0}"
-    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f3f3f3}"
-    ".bad{color:#b00020}.good{color:#0a7d28}code{font-size:90%}"
+_STYLE = (  # also readable in the KFP UI's side panel (about 450 px wide): small type, tables scroll
+    "body{font-family:sans-serif;font-size:14px;margin:.8em}h2{font-size:1.3em}h3{font-size:1.1em}"
+    ".scroll{overflow-x:auto}table{border-collapse:collapse;margin:.6em 0;font-size:13px}"
+    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}th{background:#f3f3f3}"
+    ".bad{color:#b00020}.good{color:#0a7d28}code{font-size:90%;word-break:break-all}"
 )
 
 
@@ -38,7 +42,7 @@ class Html(str):
 def table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>"
 
 
 def _cell(value: object) -> str:
@@ -63,21 +67,24 @@ def page(title: str, sections: list[str]) -> str:
 def node_page(
     node_id: str, status: str, seconds: float, outputs: dict[str, list[Artifact]], error: BaseException | None = None
 ) -> str:
-    """The page of one node: status, outputs, and the node's own view (statistics, anomalies...)."""
+    """The page of one node: status, the node's own view (statistics, anomalies...), its outputs."""
     klass = "bad" if status == NodeStatus.FAILED else "good"
-    sections = [f"<p>status: <b class='{klass}'>{html.escape(status)}</b> in {seconds:.1f} s</p>"]
+    sections = [
+        f"<p>TFX node <code>{html.escape(node_id)}</code>: <b class='{klass}'>{html.escape(status)}</b> "
+        f"in {seconds:.1f} s</p>"
+    ]
     if error is not None:
         sections.append(f"<pre class='bad'>{html.escape(str(error))}</pre>")
-    rows = [(key, a.id, a.uri, _props(a)) for key, arts in sorted(outputs.items()) for a in arts]
-    if rows:
-        sections.append(table(["output", "artifact id", "uri", "properties"], rows))
     detail = _DETAIL.get(node_id)
     if detail is not None:
         try:
             sections.append(detail(outputs, error))
         except Exception as exc:  # noqa: BLE001 - a view must never fail the node it describes
             sections.append(f"<p class='bad'>view unavailable: {html.escape(repr(exc))}</p>")
-    return page(f"{node_id}", sections)
+    rows = [(key, a.id, a.uri, _props(a)) for key, arts in sorted(outputs.items()) for a in arts]
+    if rows:
+        sections.append("<h3>outputs</h3>" + table(["output", "artifact id", "uri", "properties"], rows))
+    return page(title(node_id), sections)
 
 
 def _props(a: Artifact) -> str:
@@ -91,39 +98,29 @@ def _props(a: Artifact) -> str:
 
 
 def _statistics(outputs, error) -> str:
-    """Per-split tables (readable offline, with a histogram per numeric feature), then TFDV's
-    interactive Facets view, which loads its scripts from the internet (blank offline). A
-    back-fill's StatisticsGen has one artifact per span: a section each, tables only."""
+    """Per-split tables with a histogram per numeric feature; a back-fill's StatisticsGen has one
+    artifact per span: a section each."""
     stats = outputs.get("statistics", [])
     if len(stats) == 1:
-        return _statistics_of(stats[0].uri, facets=True)
-    return "".join(f"<h2>span {span_of(a)}</h2>" + _statistics_of(a.uri, facets=False) for a in stats)
+        return _statistics_of(stats[0].uri)
+    return "".join(f"<h2>span {span_of(a)}</h2>" + _statistics_of(a.uri) for a in stats)
 
 
-def _statistics_of(uri: str, facets: bool) -> str:
+def _statistics_of(uri: str) -> str:
     import tensorflow_data_validation as tfdv
-    from tensorflow_data_validation.utils import display_util
 
     splits = sorted(d.rstrip("/") for d in fileio.listdir(uri) if d.startswith("Split-")) if fileio.isdir(uri) else []
     loaded = [tfdv.load_stats_binary(os.path.join(uri, s, "FeatureStats.pb")) for s in splits]
-    if not loaded:
-        return ""
-    parts = [
+    counts = ", ".join(
+        f"{split.removeprefix('Split-')} {int(stats_list.datasets[0].num_examples)}"
+        for split, stats_list in zip(splits, loaded, strict=True)
+    )
+    parts = [f"<p>examples: {html.escape(counts)}</p>"] if counts else []
+    parts += [
         f"<h3>{html.escape(split)}: {int(stats_list.datasets[0].num_examples)} examples</h3>"
         + statistics_table(stats_list.datasets[0])
         for split, stats_list in zip(splits, loaded, strict=True)
     ]
-    if not facets:
-        return "".join(parts)
-    view = (
-        display_util.get_statistics_html(loaded[0], lhs_name=splits[0])
-        if len(loaded) == 1
-        else display_util.get_statistics_html(loaded[0], loaded[1], lhs_name=splits[0], rhs_name=splits[1])
-    )
-    parts.append(
-        "<details><summary>Interactive Facets view (needs internet access: it loads its "
-        f"scripts from the web)</summary>{view}</details>"
-    )
     return "".join(parts)
 
 
@@ -245,8 +242,8 @@ def _gate(outputs, error) -> str:
 
 
 def _evaluation(outputs, error) -> str:
-    import tensorflow_model_analysis as tfma
-
+    """The decision and why first; then overall metrics and every slice, candidate against
+    baseline, with a plot per slicing column."""
     arts = outputs.get("evaluation", [])
     if not arts:
         return ""
@@ -254,51 +251,63 @@ def _evaluation(outputs, error) -> str:
     metrics, failures = read_evaluation(uri)
     blessing = outputs.get("blessing", [])
     blessed = bool(blessing and int_prop(blessing[0], "blessed", 0))
+    candidate, baseline = metrics.get("candidate", {}), metrics.get("baseline", {})
+    if blessed:
+        why = "every threshold passed" + (
+            f", AUC {_text(candidate.get('auc', '-'))} against the serving model's {_text(baseline['auc'])}"
+            if "auc" in baseline
+            else " (no baseline: the first model)"
+        )
+    else:
+        why = "; ".join(failures) or "thresholds not met"
     parts = [
-        f"<p>decision: <b class='{'good' if blessed else 'bad'}'>{'BLESSED' if blessed else 'NOT BLESSED'}</b></p>"
+        f"<p>decision: <b class='{'good' if blessed else 'bad'}'>{'BLESSED' if blessed else 'NOT BLESSED'}</b>"
+        f" ({html.escape(why)}).</p>"
     ]
-    models = [m for m in ("candidate", "baseline") if m in metrics]
+    shown = [n for n in SHOWN_METRICS if n in candidate or n in baseline]
     parts.append(
         table(
-            ["metric (overall)", *models],
-            [
-                (n, *[metrics[m].get(n, "-") for m in models])
-                for n in SHOWN_METRICS
-                if any(n in metrics[m] for m in models)
-            ],
+            ["metric (overall)", "candidate", "baseline", "change"],
+            [(n, _maybe(candidate.get(n)), _maybe(baseline.get(n)), _change(candidate.get(f"{n}_diff"))) for n in shown],
         )
     )
-    if failures:
+    for column, rows in slices.read_slices(uri).items():
+        parts.append(f"<h3>by {html.escape(column)}: AUC per slice</h3>")
         parts.append(
-            "<p class='bad'>failed thresholds:</p><ul>"
-            + "".join(f"<li>{html.escape(f)}</li>" for f in failures)
-            + "</ul>"
+            "<p>blue: candidate, grey: the serving model (baseline), red: candidate below baseline.</p>"
+            + slices.plot_svg(rows, "auc")
         )
-    rows = []
-    for per_slice in tfma.load_metrics(uri):
-        keys = per_slice.slice_key.single_slice_keys
-        if not keys:
-            continue
-        name = ",".join(f"{k.column}={k.int64_value or k.bytes_value.decode() or k.float_value}" for k in keys)
-        values = {
-            kv.key.name: kv.value
-            for kv in per_slice.metric_keys_and_values
-            if not kv.key.model_name or kv.key.model_name == "candidate"
-        }
-        rows.append((name, *[_metric(values.get(n)) for n in SHOWN_METRICS]))
-    if rows:
-        parts.append("<h3>slices (candidate)</h3>" + table(["slice", *SHOWN_METRICS], sorted(rows)))
+        header = ["slice", "examples", "auc", "auc baseline", "auc change", "accuracy", "accuracy baseline", "accuracy change"]
+        parts.append(
+            table(
+                header,
+                [
+                    (
+                        f"{r.column}={r.value}",
+                        _count(r.candidate.get("example_count")),
+                        *(
+                            cell
+                            for n in ("auc", "binary_accuracy")
+                            for cell in (_maybe(r.candidate.get(n)), _maybe(r.baseline.get(n)), _change(r.change.get(n)))
+                        ),
+                    )
+                    for r in rows
+                ],
+            )
+        )
     return "".join(parts)
 
 
-def _metric(value) -> object:
-    if value is None:
-        return "-"
-    if value.HasField("double_value"):
-        return value.double_value.value
-    if value.HasField("bounded_value"):
-        return value.bounded_value.value.value
-    return "-"
+def _maybe(value: float | None) -> object:
+    return "-" if value is None else value
+
+
+def _change(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4f}"
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def _push(outputs, error) -> str:
@@ -321,6 +330,28 @@ _DETAIL: dict[str, Callable[[Any, Any], str]] = {
     Node.EVALUATOR: _evaluation,
     Node.PUSHER: _push,
 }
+
+
+def run_page(config: Any, span: int | None, node_ids: list[str], ir_path: str) -> str:
+    """The compile task's page: what this run will do, before any node runs."""
+    what = f"span {span}" if span else "the newest span (found by TFX's driver)"
+    sections = [
+        f"<p>This run ingests <b>{html.escape(what)}</b> from <code>{html.escape(config.data_root)}</code>, "
+        f"validates it, and trains on the latest {config.window_spans} validated spans.</p>",
+        f"<p>A new model is pushed to <code>{html.escape(config.serving_dir)}</code> only if its AUC is at least "
+        f"{config.min_auc}, its accuracy at least {config.min_accuracy}, and its AUC at most "
+        f"{config.max_auc_drop} below the model serving now.</p>",
+        table(["TFX node", "what it does"], [(n, title(n)) for n in node_ids]),
+        f"<p>TFX IR: <code>{html.escape(ir_path)}</code></p>",
+    ]
+    return page("Compile TFX IR", sections)
+
+
+def write_run_view(path: str | Path, config: Any, span: int | None, node_ids: list[str], ir_path: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(run_page(config, span, node_ids, ir_path))
+    return path
 
 
 def write_view(

@@ -1,6 +1,9 @@
-"""The HTML pages: escaped, and the gate's page lists each anomaly (no pipeline run needed)."""
+"""The HTML pages: escaped, the gate's page lists each anomaly, the Evaluator's reads a real TFMA
+output (no pipeline run needed)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -31,7 +34,7 @@ def test_push_page_and_outputs_table(tmp_path):
 def test_a_broken_view_does_not_fail_the_node():
     evaluation = metadata_store_pb2.Artifact(id=1, uri="/does/not/exist")
     page = views.node_page("Evaluator", "ran", 1.0, {"evaluation": [evaluation]})
-    assert "view unavailable" in page and "status: <b class='good'>ran</b>" in page
+    assert "view unavailable" in page and "<code>Evaluator</code>: <b class='good'>ran</b>" in page
 
 
 def test_statistics_table_reads_offline(tmp_path):
@@ -71,3 +74,40 @@ def test_data_checks_page_lists_every_check_failed_first(tmp_path):
     assert "1 of 2 checks failed" in page and "compared with the validated spans 5, 6" in page
     assert page.index("decile factor") < page.index("rows (history min 884)")  # the failure first
     assert "FAIL" in page and "+918%" in page  # 900 rows is 9.18 x above the 88.4 threshold
+
+
+EVALUATION = Path(__file__).parent / "testdata" / "evaluation-with-baseline"  # a real TFMA output
+
+
+def test_slices_of_a_real_evaluation_keep_candidate_baseline_and_change_apart():
+    """TFMA writes a diff key per metric with model_name 'candidate' (is_diff set): taking every
+    'candidate' key made the change overwrite the candidate's value (auc 0.0347 for hour 0)."""
+    from pipelines.reports import slices
+
+    columns = slices.read_slices(str(EVALUATION))
+    assert list(columns) == ["trip_start_hour"]
+    hours = columns["trip_start_hour"]
+    assert [r.value for r in hours] == sorted(r.value for r in hours) and hours[0].value == 0
+    assert all(isinstance(r.value, int) for r in hours)  # 0 stays the integer 0, not '0.0'
+    for r in hours:
+        assert 0.0 <= r.candidate["auc"] <= 1.0 and 0.0 <= r.baseline["auc"] <= 1.0
+        assert abs(r.candidate["auc"] - r.baseline["auc"] - r.change["auc"]) < 1e-6, r
+        assert r.candidate["example_count"] == r.baseline["example_count"] > 0
+        assert r.change["example_count"] == 0
+
+
+def test_evaluation_page_reads_slices_in_order_with_a_plot():
+    import re
+
+    evaluation = metadata_store_pb2.Artifact(id=9, uri=str(EVALUATION))
+    blessing = metadata_store_pb2.Artifact(id=10, uri="/b")
+    blessing.custom_properties["blessed"].int_value = 1
+    page = views.node_page("Evaluator", "ran", 3.0, {"evaluation": [evaluation], "blessing": [blessing]})
+    assert page.index("BLESSED") < page.index("<table>")  # the decision is the first thing said
+    assert "against the serving model" in page
+    slices_in_order = re.findall(r"<td>trip_start_hour=(\d+)</td>", page)
+    assert slices_in_order == [str(h) for h in sorted(map(int, slices_in_order))] and slices_in_order[0] == "0"
+    assert "<svg" in page and "<script" not in page and "https://" not in page
+    row = re.search(r"<td>trip_start_hour=0</td><td>(\d+)</td><td>([\d.]+)</td><td>([\d.]+)</td><td>([+-][\d.]+)</td>", page)
+    examples, candidate, baseline, change = row.groups()
+    assert int(examples) > 0 and abs(float(candidate) - float(baseline) - float(change)) < 2e-4

@@ -4,12 +4,22 @@ TFX's own `KubeflowV2DagRunner` targets Vertex AI; its output does not run on op
 (resolver nodes are rejected, ExampleGen's span driver never runs; docs/architecture.md, "Why not TFX's Kubeflow runner"). So the spec is
 built with the kfp SDK and compiled by kfp's compiler, with one container task per TFX node:
 
-    compile-ir   `openct compile-ir` with the run's parameters -> the TFX IR (an artifact)
+    compile-ir   `openct compile-ir` with the run's parameters -> the TFX IR, written to
+                 <pipeline_root>/runs/<run id>/ (launcher.run_ir_path), and a page of what the
+                 run will do
     <node>       `openct step --node <id> --run-id <run id>` for every TFX node, in the TFX DAG's
-                 order, each reading the IR, writing an HTML view; the run id is a task input
+                 order, each reading that IR, writing an HTML view; the run id is a task input
                  set from `{{$.pipeline_job_uuid}}`, which KFP's driver resolves to the run's id;
                  a resolver node runs in its first consumer's task (`--node <resolver> --node
                  <id>`: task_groups)
+
+The task graph is the TFX DAG: a task waits for the tasks of its nodes' upstream nodes, and the
+DAG's first nodes for compile-ir. The KFP UI draws the run from the spec, a task-to-task edge per
+`dependentTasks` entry and an artifact node per output artifact, with an edge to every task that
+takes it as input (frontend/src/lib/v2/StaticFlow.ts:126-149,304-413 at KFP 2.17.0). So the only
+artifacts are the views, one under each task, and the IR is not one: as an input of every node
+task it drew eleven edges across the graph. Tasks carry a person's name for their node
+(pipelines.names.TITLES); the TFX node id is the task's name and the view's first line.
 
 Every node task runs TFX's portable launcher for one node (pipelines.runners.launcher), the
 code path of the local runner, against Kubeflow's ML Metadata service: resolvers, `{SPAN}`
@@ -28,7 +38,7 @@ from typing import Any
 from kfp import compiler, dsl, kubernetes
 
 from pipelines.config import REPO_ROOT, PipelineConfig
-from pipelines.names import Node
+from pipelines.names import Node, title
 
 PYTHON = ["python3", "-m", "pipelines.cli"]  # the image's venv python; the same locally
 # Run parameters shown in the KFP UI run form; each is the `openct` config field of that name.
@@ -164,15 +174,18 @@ def _compile_ir_component(image: str, constants: list[str]):
         max_auc_drop: float,
         pipeline_root: str,
         serving_dir: str,
-        ir: dsl.Output[dsl.Artifact],
+        run_id: str,
+        view: dsl.Output[dsl.HTML],
     ):
         """Compiles the TFX pipeline with this run's parameters into TFX IR."""
         return dsl.ContainerSpec(
             image=image,
             command=[*PYTHON, "compile-ir"],
             args=[
-                "--out",
-                ir.path,
+                "--run-id",
+                run_id,
+                "--view",
+                view.path,
                 "--span",
                 span,
                 "--data-root",
@@ -209,11 +222,21 @@ def _node_component(image: str, node_ids: list[str]):
     node_id = node_ids[-1]
     node_flags = [flag for n in node_ids for flag in ("--node", n)]
 
-    def node(ir: dsl.Input[dsl.Artifact], metadata: str, run_id: str, view: dsl.Output[dsl.HTML]):
+    def node(pipeline_root: str, metadata: str, run_id: str, view: dsl.Output[dsl.HTML]):
         return dsl.ContainerSpec(
             image=image,
             command=[*PYTHON, "step"],
-            args=["--ir", ir.path, *node_flags, "--run-id", run_id, "--metadata", metadata, "--view", view.path],
+            args=[
+                "--pipeline-root",
+                pipeline_root,
+                *node_flags,
+                "--run-id",
+                run_id,
+                "--metadata",
+                metadata,
+                "--view",
+                view.path,
+            ],
         )
 
     node.__name__ = node.__qualname__ = node_id  # the component (and task) is named after the node
@@ -282,16 +305,19 @@ def build_pipeline(config: PipelineConfig, target: KfpTarget):
             max_auc_drop=max_auc_drop,
             pipeline_root=pipeline_root,
             serving_dir=serving_dir,
-        ).set_display_name("compile TFX IR")
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        ).set_display_name("Compile TFX IR")
         configure(compiled, SMALL)
         tasks: dict[str, dsl.PipelineTask] = {}
         for node_id in groups:
             task = node_components[node_id](
-                ir=compiled.outputs["ir"], metadata=metadata, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
+                pipeline_root=pipeline_root, metadata=metadata, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
             )
-            task.set_display_name(node_id)
+            task.set_display_name(title(node_id))
             for up in upstream[node_id]:
                 task.after(tasks[up])
+            if not upstream[node_id]:  # a first node of the TFX DAG: after the IR is written
+                task.after(compiled)
             configure(task, RESOURCES.get(node_id, SMALL), models=node_id == Node.PUSHER)
             tasks[node_id] = task
 

@@ -8,6 +8,8 @@ by `openct compile-ir`:
     openct step --ir build/ir.json --node Trainer --run-id R  [--metadata grpc://H:P | sqlite:///F]
                 [--view page.html]
 
+(on Kubeflow without `--out`/`--ir`: the IR goes to `run_ir_path`, see there).
+
 Every node of one pipeline run gets the same run id (on Kubeflow, the run's job id), so all nodes
 share one pipeline-run context in ML Metadata; resolvers, TFX caching and lineage behave alike in
 both runners because the node is launched by the same code: TFX's portable launcher, as
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import re
 import sys
 import time
@@ -31,6 +34,7 @@ from typing import Any
 from google.protobuf import json_format
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import compiler, constants
+from tfx.dsl.io import fileio
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local import runner_utils
@@ -71,14 +75,35 @@ def set_run_id(ir: pipeline_pb2.Pipeline, run_id: str) -> None:
 
 
 def write_ir(ir: pipeline_pb2.Pipeline, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json_format.MessageToJson(ir, sort_keys=True))
+    """Writes the IR (JSON) whole or not at all (a temporary file, then a rename), locally or on
+    any filesystem TFX's fileio knows (gs://...). An IR already there with other content is
+    refused: a run's IR is written once, and its tasks must all read the same one."""
+    path, text = str(path), json_format.MessageToJson(ir, sort_keys=True)
+    if fileio.exists(path):
+        with fileio.open(path, "r") as f:
+            if f.read() == text:
+                return
+        raise FileExistsError(f"{path}: an IR with other content is there already; not overwritten")
+    fileio.makedirs(os.path.dirname(path) or ".")
+    partial = f"{path}.partial"
+    with fileio.open(partial, "w") as f:
+        f.write(text)
+    fileio.rename(partial, path, overwrite=True)
 
 
 def read_ir(path: str | Path) -> pipeline_pb2.Pipeline:
     ir = pipeline_pb2.Pipeline()
-    json_format.Parse(Path(path).read_text(), ir)
+    with fileio.open(str(path), "r") as f:
+        json_format.Parse(f.read(), ir)
     return ir
+
+
+def run_ir_path(pipeline_root: str, run_id: str) -> str:
+    """Where a Kubeflow run's IR is, for every task of the run: <pipeline_root>/runs/<run id>/
+    pipeline_ir.json. Each task knows both from its parameters, so the IR needs no KFP artifact
+    passed from the compile task to every node task; the KFP UI draws an artifact input as an
+    edge, and an edge from one IR to all eleven tasks hid the TFX DAG in the run's graph."""
+    return f"{pipeline_root.rstrip('/')}/runs/{run_id}/pipeline_ir.json"
 
 
 def nodes(ir: pipeline_pb2.Pipeline) -> list[pipeline_pb2.PipelineNode]:
