@@ -67,7 +67,7 @@ MAKE_VOLUMES := for d in $(KIND_VOLUMES) $(KIND_VOLUMES)/pipeline $(KIND_VOLUMES
 SERVING_WAIT ?= 600s
 
 .PHONY: help env run spans schema test lint format docs test-cluster test-unit bench replay lock clean compile upload submit schedule unschedule runs \
-	engine cluster kfp-render kfp kfp-images metadata-image image deploy ui serve-test e2e test-e2e-cluster kfp-timings status \
+	engine cluster kfp-render kfp kfp-images metadata-image image deploy ui ui-check serve-test e2e test-e2e-cluster kfp-timings status \
 	trigger-on trigger-off down
 
 help: ## List the targets
@@ -91,6 +91,7 @@ WITH_METADATA_SERVER := deploy/metadata-server/with-server.sh
 
 test: $(LINT_FIRST) ## Lint, then all tests: unit and end-to-end (the command CI runs)
 	@$(WITH_METADATA_SERVER) $(PY) -m pytest $(PYTEST_ARGS)
+	@tests/ui_check/run.sh --self-test
 
 lint: ## Style and structure: ruff (lint, format), mypy, import contracts (pyproject.toml)
 	@$(ENV) ruff check --quiet
@@ -160,7 +161,7 @@ kfp: kfp-render ## Install KFP 2.17.0 (KFP_LAYER) after checking its images are 
 	kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
 	kubectl apply -f build/kfp/$(KFP_LAYER).yaml
 	kubectl -n kubeflow wait --for=condition=Available --timeout=1200s deployment --all
-	@echo "KFP is ready: http://localhost:8080 ($(if $(filter kfp,$(KFP_LAYER)),UI and API,the API: $(KFP_LAYER) has no UI))"
+	@echo "KFP is ready: http://localhost:8080 (the UI, and the API behind it)"
 
 kfp-images: ## Build the images kfp-airgapped names under our names (database, object store, shell, ML Metadata)
 	@$(NEED) docker
@@ -185,17 +186,20 @@ ui: ## Show the KFP UI address (port-forward it when the kind port mapping is no
 	else echo "port-forwarding the KFP UI to http://localhost:8080 (Ctrl-C to stop)"; \
 	kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80; fi
 
+ui-check: ## The KFP UI in headless Chromium, as a user sees it (UI=URL, default localhost:8080); screenshots in build/ui-check
+	@tests/ui_check/run.sh --ui $(or $(UI),http://localhost:8080) --out $(or $(UI_CHECK_OUT),build/ui-check)
+
 serve-test: ## Predictions from TF Serving (localhost:8501) on real rows of the newest span
 	@$(NEED) kubectl cluster
 	kubectl -n openct wait --for=condition=Available --timeout=$(SERVING_WAIT) deployment/tf-serving
 	@$(OPENCT) serving predict --url http://localhost:8501 --data-root $(KIND_VOLUMES)/pipeline/data \
 		--serving-dir $(KIND_VOLUMES)/models  # request logs beside the models: the CronJob checks skew
 
-e2e: ## All of it on kind: cluster, KFP, image, deploy, upload, then the scenarios of tests/test_kfp_e2e.py
+e2e: ## All of it on kind: cluster, KFP, image, deploy, upload, the scenarios of tests/test_kfp_e2e.py, ui-check
 	$(MAKE) cluster $(if $(filter kfp-airgapped,$(KFP_LAYER)),kfp-images) kfp image deploy upload
 	$(MAKE) test-e2e-cluster
 	@# TF Serving's image is in no package registry: without a container registry there is no serving to test
-	$(MAKE) $(if $(LOCAL_IMAGES),,serve-test) schedule trigger-on runs
+	$(MAKE) $(if $(LOCAL_IMAGES),,serve-test) schedule trigger-on runs ui-check
 
 test-e2e-cluster: ## The cluster scenarios against the deployed KFP (tests/test_kfp_e2e.py; about 21 min)
 	@OPENCT_BIND="$(KIND_VOLUMES) $(HOME)/.kube" OPENCT_KIND_VOLUMES=$(KIND_VOLUMES) KFP_HOST=$${KFP_HOST:-http://localhost:8080} \

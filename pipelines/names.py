@@ -30,7 +30,6 @@ class Node(enum.StrEnum):
     PUSHER = "Pusher"
 
 
-
 # What each node does, in words a person scanning a run understands without knowing TFX: the KFP
 # graph's task names (at most 22 characters: the UI truncates longer ones) and the views' titles.
 TITLES: dict[str, str] = {
@@ -56,6 +55,7 @@ TITLES: dict[str, str] = {
 def title(node_id: str) -> str:
     """A node's title, or its id for a node this table does not know (another pipeline's)."""
     return TITLES.get(node_id, node_id)
+
 
 class NodeStatus(enum.StrEnum):
     """How one node execution ended."""

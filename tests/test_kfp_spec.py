@@ -69,14 +69,15 @@ def test_every_reference_resolves(compiled):
 
 def test_task_dag_is_the_tfx_dag(compiled):
     """Every TFX node runs in exactly one task, in the IR's order; a resolver in its first
-    consumer's task, before it; a task waits for every task that runs an upstream node of its
-    nodes, and for nothing else but the compile task when it has none (the KFP UI draws each
-    dependency as an edge: StaticFlow.ts:346-413 at KFP 2.17.0)."""
+    consumer's task, before it; a task runs after every task that runs an upstream node of its
+    nodes, and after nothing else, with one edge per dependency that no other implies (the KFP UI
+    draws each as an edge: StaticFlow.ts:346-413 at KFP 2.17.0)."""
     _, spec, _ = compiled
     tasks = kfp_spec.root_tasks(spec)
     dag, resolvers = tfx_dag(PipelineConfig())
     runs_in = {n: name for name, t in tasks.items() for n in kfp_spec.nodes_of(spec, t)}
     assert sorted(runs_in) == sorted(dag)  # each node once
+    expected: dict[str, set[str]] = {}
     order = list(dag)
     for name, task in tasks.items():
         nodes = kfp_spec.nodes_of(spec, task)
@@ -89,11 +90,31 @@ def test_task_dag_is_the_tfx_dag(compiled):
         for resolver in nodes[:-1]:
             assert resolver in resolvers
             assert nodes[-1] == next(n for n in order if resolver in dag[n])  # its first consumer
-        expected = {runs_in[u] for n in nodes for u in dag[n]} - {name}
-        assert set(task["dependentTasks"]) == (expected or {kfp_spec.COMPILE_TASK}), name
+        expected[name] = {runs_in[u] for n in nodes for u in dag[n]} - {name}
         assert "artifacts" not in task.get("inputs", {}), name  # no artifact edges across the graph
+    # The same order as the TFX DAG (the same ancestors per task), with no edge another implies.
+    waits = {name: set(t.get("dependentTasks", [])) for name, t in tasks.items()}
+    for name, ups in waits.items():
+        if name == kfp_spec.COMPILE_TASK:
+            continue
+        assert closure(waits, name) == closure(expected, name) | {kfp_spec.COMPILE_TASK}, name
+        assert not expected[name] or kfp_spec.COMPILE_TASK not in ups, name  # only the DAG's first nodes
+        for up in ups:
+            assert not any(up in closure(waits, other) for other in ups - {up}), (name, up)
     assert len(tasks) == len(dag) - len(resolvers) + 1  # no resolver task of its own
     kfp_spec.topological(tasks)  # acyclic
+
+
+def closure(upstream: dict[str, set[str]], task: str) -> set[str]:
+    """Every task `task` waits for, directly or not."""
+    seen: set[str] = set()
+    todo = list(upstream.get(task, ()))
+    while todo:
+        up = todo.pop()
+        if up not in seen:
+            seen.add(up)
+            todo += upstream.get(up, ())
+    return seen
 
 
 def test_images_pinned_caching_off_resources_set(compiled):

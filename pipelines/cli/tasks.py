@@ -42,10 +42,8 @@ def register(commands: Any) -> None:
 
 def cmd_compile_ir(config: Any, args: argparse.Namespace) -> int:
     from pipelines.pipeline.dag import create_pipeline
-    from pipelines.runners.launcher import compile_ir, write_ir
-
     from pipelines.reports import views
-    from pipelines.runners.launcher import nodes, run_ir_path
+    from pipelines.runners.launcher import compile_ir, nodes, run_ir_path, write_ir
 
     span = args.span or newest_span(config.data_root)
     out = args.out or run_ir_path(config.pipeline_root, args.run_id)

@@ -71,7 +71,7 @@ def node_page(
     klass = "bad" if status == NodeStatus.FAILED else "good"
     sections = [
         f"<p>TFX node <code>{html.escape(node_id)}</code>: <b class='{klass}'>{html.escape(status)}</b> "
-        f"in {seconds:.1f} s</p>"
+        f"in {seconds:.1f} s{_STATUS_MEANS.get(status, '')}</p>"
     ]
     if error is not None:
         sections.append(f"<pre class='bad'>{html.escape(str(error))}</pre>")
@@ -87,6 +87,13 @@ def node_page(
     return page(title(node_id), sections)
 
 
+_STATUS_MEANS: dict[str, str] = {
+    NodeStatus.CACHED: " (the same inputs as an earlier run: TFX reused that run's outputs)",
+    NodeStatus.RESOLVED: " (selected artifacts from ML Metadata)",
+    NodeStatus.SKIPPED: " (not run)",
+}
+
+
 def _props(a: Artifact) -> str:
     names = ("span", "split_names", "blessed", "pushed", "pushed_version", "pushed_destination")
     shown = []
@@ -95,6 +102,55 @@ def _props(a: Artifact) -> str:
             value = int_prop(a, name) if name in ("span", "blessed", "pushed") else str_prop(a, name)
             shown.append(f"{name}={value}")
     return ", ".join(shown)
+
+
+def _examples(outputs, error) -> str:
+    """Which span became which splits: a back-fill's ExampleGen has one artifact per span."""
+    from tfx.types import artifact_utils
+
+    lines = [
+        f"span {span_of(a)} into {', '.join(artifact_utils.decode_split_names(str_prop(a, 'split_names') or '[]'))}"
+        for a in outputs.get("examples", [])
+    ]
+    return f"<p class='good'>Ingested {html.escape('; '.join(lines))}.</p>" if lines else ""
+
+
+def _schema(outputs, error) -> str:
+    """The curated schema the run validates against: one row per feature."""
+    import tensorflow_data_validation as tfdv
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    arts = outputs.get("schema", [])
+    files = [n for n in fileio.listdir(arts[0].uri) if n.endswith(".pbtxt")] if arts else []
+    if not files:
+        return ""
+    schema = tfdv.load_schema_text(os.path.join(arts[0].uri, files[0]))
+    rows = [
+        (
+            f.name,
+            schema_pb2.FeatureType.Name(f.type),
+            "required" if f.presence.min_fraction >= 1.0 else "optional",
+            _domain(f),
+        )
+        for f in schema.feature
+    ]
+    return f"<p>The curated schema: {len(rows)} features; every span is validated against it.</p>" + table(
+        ["feature", "type", "presence", "domain"], rows
+    )
+
+
+def _domain(feature) -> str:
+    """A feature's domain as a person reads it: only the bounds the schema sets."""
+    kind = feature.WhichOneof("domain_info")
+    if kind in ("int_domain", "float_domain"):
+        d = getattr(feature, kind)
+        bounds = [f"{op} {getattr(d, side)}" for side, op in (("min", ">="), ("max", "<=")) if d.HasField(side)]
+        return " and ".join(bounds)
+    if kind == "domain":
+        return f"values of {feature.domain}"
+    if kind == "string_domain":
+        return f"{len(feature.string_domain.value)} values"
+    return ""
 
 
 def _statistics(outputs, error) -> str:
@@ -268,7 +324,10 @@ def _evaluation(outputs, error) -> str:
     parts.append(
         table(
             ["metric (overall)", "candidate", "baseline", "change"],
-            [(n, _maybe(candidate.get(n)), _maybe(baseline.get(n)), _change(candidate.get(f"{n}_diff"))) for n in shown],
+            [
+                (n, _maybe(candidate.get(n)), _maybe(baseline.get(n)), _change(candidate.get(f"{n}_diff")))
+                for n in shown
+            ],
         )
     )
     for column, rows in slices.read_slices(uri).items():
@@ -277,7 +336,16 @@ def _evaluation(outputs, error) -> str:
             "<p>blue: candidate, grey: the serving model (baseline), red: candidate below baseline.</p>"
             + slices.plot_svg(rows, "auc")
         )
-        header = ["slice", "examples", "auc", "auc baseline", "auc change", "accuracy", "accuracy baseline", "accuracy change"]
+        header = [
+            "slice",
+            "examples",
+            "auc",
+            "auc baseline",
+            "auc change",
+            "accuracy",
+            "accuracy baseline",
+            "accuracy change",
+        ]
         parts.append(
             table(
                 header,
@@ -288,7 +356,11 @@ def _evaluation(outputs, error) -> str:
                         *(
                             cell
                             for n in ("auc", "binary_accuracy")
-                            for cell in (_maybe(r.candidate.get(n)), _maybe(r.baseline.get(n)), _change(r.change.get(n)))
+                            for cell in (
+                                _maybe(r.candidate.get(n)),
+                                _maybe(r.baseline.get(n)),
+                                _change(r.change.get(n)),
+                            )
                         ),
                     )
                     for r in rows
@@ -323,6 +395,8 @@ def _push(outputs, error) -> str:
 
 
 _DETAIL: dict[str, Callable[[Any, Any], str]] = {
+    Node.SCHEMA: _schema,
+    Node.EXAMPLE_GEN: _examples,
     Node.STATISTICS_GEN: _statistics,
     Node.EXAMPLE_VALIDATOR: _anomalies,
     Node.DATA_CHECKS: _data_checks,

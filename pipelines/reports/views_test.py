@@ -108,6 +108,28 @@ def test_evaluation_page_reads_slices_in_order_with_a_plot():
     slices_in_order = re.findall(r"<td>trip_start_hour=(\d+)</td>", page)
     assert slices_in_order == [str(h) for h in sorted(map(int, slices_in_order))] and slices_in_order[0] == "0"
     assert "<svg" in page and "<script" not in page and "https://" not in page
-    row = re.search(r"<td>trip_start_hour=0</td><td>(\d+)</td><td>([\d.]+)</td><td>([\d.]+)</td><td>([+-][\d.]+)</td>", page)
+    row = re.search(
+        r"<td>trip_start_hour=0</td><td>(\d+)</td><td>([\d.]+)</td><td>([\d.]+)</td><td>([+-][\d.]+)</td>", page
+    )
     examples, candidate, baseline, change = row.groups()
     assert int(examples) > 0 and abs(float(candidate) - float(baseline) - float(change)) < 2e-4
+
+
+def test_schema_and_ingest_pages_say_what_they_hold(tmp_path):
+    """The curated schema as a feature table (only the bounds it sets), a span's splits, and what
+    'cached' means, in words."""
+    from pipelines.config import PipelineConfig
+
+    schema_dir = tmp_path / "schema"
+    schema_dir.mkdir()
+    (schema_dir / "schema.pbtxt").write_text(PipelineConfig().spec.schema_path().read_text())
+    page = views.node_page(
+        "ImportSchemaGen", "cached", 0.2, {"schema": [metadata_store_pb2.Artifact(uri=str(schema_dir))]}
+    )
+    assert "TFX reused that run" in page and "every span is validated against it" in page
+    assert "<td>trip_start_hour</td><td>INT</td><td>required</td><td>&gt;= 0 and &lt;= 23</td>" in page
+    examples = metadata_store_pb2.Artifact(id=3, uri="/p/CsvExampleGen/examples/3")
+    examples.custom_properties["span"].int_value = 7
+    examples.custom_properties["split_names"].string_value = '["train", "eval"]'
+    page = views.node_page("CsvExampleGen", "ran", 2.0, {"examples": [examples]})
+    assert "Ingested span 7 into train, eval." in page

@@ -13,8 +13,9 @@ built with the kfp SDK and compiled by kfp's compiler, with one container task p
                  a resolver node runs in its first consumer's task (`--node <resolver> --node
                  <id>`: task_groups)
 
-The task graph is the TFX DAG: a task waits for the tasks of its nodes' upstream nodes, and the
-DAG's first nodes for compile-ir. The KFP UI draws the run from the spec, a task-to-task edge per
+The task graph is the TFX DAG's order: a task waits for the tasks of its nodes' upstream nodes
+(less those another of them already waits for: transitive_reduction), and the DAG's first nodes
+for compile-ir. The KFP UI draws the run from the spec, a task-to-task edge per
 `dependentTasks` entry and an artifact node per output artifact, with an edge to every task that
 takes it as input (frontend/src/lib/v2/StaticFlow.ts:126-149,304-413 at KFP 2.17.0). So the only
 artifacts are the views, one under each task, and the IR is not one: as an input of every node
@@ -147,6 +148,24 @@ def task_groups(dag: dict[str, list[str]], resolvers: set[str]) -> dict[str, lis
     return groups
 
 
+def transitive_reduction(upstream: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The same order with the fewest edges: an upstream task is dropped where another upstream
+    task of the same task already waits for it (Curated schema -> Transform, when Transform waits
+    for the gate, which waits for the anomalies, which wait for the schema). Argo runs a task once
+    all its dependencies are done, so the reduced DAG runs the same tasks in the same order; the KFP
+    UI draws one edge per dependency, and the TFX DAG's direct edges crossed the whole graph."""
+    ancestors: dict[str, set[str]] = {}
+
+    def of(task: str) -> set[str]:
+        if task not in ancestors:
+            ancestors[task] = {a for u in upstream[task] for a in (u, *of(u))}
+        return ancestors[task]
+
+    return {
+        task: sorted(u for u in ups if not any(u in of(v) for v in ups if v != u)) for task, ups in upstream.items()
+    }
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -250,7 +269,9 @@ def build_pipeline(config: PipelineConfig, target: KfpTarget):
     dag, resolvers = tfx_dag(config)
     groups = task_groups(dag, resolvers)
     host = {node: task for task, members in groups.items() for node in members}
-    upstream = {task: sorted({host[u] for n in members for u in dag[n]} - {task}) for task, members in groups.items()}
+    upstream = transitive_reduction(
+        {task: sorted({host[u] for n in members for u in dag[n]} - {task}) for task, members in groups.items()}
+    )
     defaults = target.defaults(config)
     compile_component = _compile_ir_component(target.image, _constant_flags(config))
     node_components = {task: _node_component(target.image, members) for task, members in groups.items()}

@@ -29,7 +29,7 @@ const STATE_ICONS = {
   PowerSettingsNewIcon: 'NEW',
   MoreHorizIcon: 'UNKNOWN',
 };
-const VIEWPORT = { width: 1600, height: 1000 };
+const VIEWPORT = { width: 1600, height: 1200 };
 
 function parseArgs(argv) {
   const args = { out: 'build/ui-check', pipeline: 'openct', recurring: 'openct-nightly', timeout: 90 };
@@ -97,6 +97,15 @@ class Check {
     } catch (error) {
       if (error.name === 'TimeoutError') throw new Error(`${what} (not seen within ${this.args.timeout / 1000} s)`);
       throw error;
+    }
+  }
+
+  /** Zooms a graph to show all of it (React Flow's own fit-view control). */
+  async fitGraph() {
+    const fit = this.page.locator('.react-flow__controls-fitview');
+    if (await fit.count()) {
+      await fit.first().click();
+      await this.page.waitForTimeout(500);
     }
   }
 
@@ -171,6 +180,9 @@ async function tasksOf(check, runId) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   fs.mkdirSync(args.out, { recursive: true });
+  for (const old of fs.readdirSync(args.out).filter((f) => /^\d\d-.*\.png$/.test(f))) {
+    fs.rmSync(path.join(args.out, old)); // screenshots of an earlier check: not this one's
+  }
   const { chromium } = require('playwright-core');
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -200,6 +212,7 @@ async function main() {
       await page.getByText(args.pipeline, { exact: true }).first().click();
       await page.getByText(newest.display_name).first().waitFor({ timeout: args.timeout });
       await page.locator('.react-flow__node').first().waitFor({ timeout: args.timeout });
+      await check.fitGraph();
       await check.shot('pipeline-version');
       return `version '${newest.display_name}' shown with its graph`;
     });
@@ -220,6 +233,7 @@ async function main() {
       }
       const banner = await check.bannerError();
       if (banner) throw new Error(`the run page shows an error: ${banner}`);
+      await check.fitGraph();
       await check.shot('run-graph');
       return `run '${run.display_name}': ${tasks.length} tasks, ${Object.values(states).filter((s) => s === 'COMPLETE').length} complete, ${Object.values(states).filter((s) => s === 'CACHED').length} cached`;
     });
@@ -247,6 +261,7 @@ async function main() {
       const states = await check.taskStates(tasks.map((t) => t.key), 'validationgate');
       const after = ['transform', 'trainer', 'evaluator', 'pusher'].filter((k) => states[k]);
       if (after.length) throw new Error(`tasks after the gate show a state: ${after.map((k) => `${k}=${states[k]}`)}`);
+      await check.fitGraph();
       await check.shot('blocked-run');
       const why = [];
       for (const taskKey of ['examplevalidator', 'datachecks']) {
