@@ -146,7 +146,9 @@ class Check {
     const id = `artifact.${taskKey}.${outputKey}`;
     const node = this.page.locator(`.react-flow__node[data-id="${id}"]`);
     if ((await node.count()) === 0) throw new Error(`no artifact node ${id} in the graph`);
-    await node.click();
+    // A click event on the node itself, as React Flow's node handles it: a node near the
+    // graph's lower right corner lies under the minimap, which takes pointer clicks there.
+    await node.dispatchEvent('click');
     await this.page.getByRole('button', { name: 'Visualization' }).or(this.page.getByText('Visualization', { exact: true })).first().click({ timeout: this.args.timeout });
     return this.until(
       `the ${outputKey} of ${taskKey} rendered in the Visualization tab`,
