@@ -452,7 +452,14 @@ def test_dockerfile_installs_the_same_lock_as_local_runs():
 @pytest.mark.parametrize(
     "tool,args",
     [
-        ("hadolint", ["deploy/Dockerfile", "deploy/metadata-server/Dockerfile"]),
+        (
+            "hadolint",
+            [
+                "deploy/Dockerfile",
+                "deploy/metadata-server/Dockerfile",
+                "deploy/kfp-images/images/grpcwebproxy/Dockerfile",
+            ],
+        ),
         (
             "shellcheck",
             [
@@ -476,6 +483,7 @@ def test_dockerfile_installs_the_same_lock_as_local_runs():
                 "deploy/runc-boundcaps",
                 "deploy/kind-node/images/cni/openct-cni",
                 ".ci/run",
+                "tests/ui_check/run.sh",
             ],
         ),
         (

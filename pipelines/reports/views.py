@@ -284,7 +284,7 @@ def _data_checks(outputs, error) -> str:
         )
         for c in found
     ]
-    return head + verdict + table(["class", "feature", "measured", "value", "threshold", "margin", ""], rows)
+    return verdict + head + table(["class", "feature", "measured", "value", "threshold", "margin", ""], rows)
 
 
 def _gate(outputs, error) -> str:

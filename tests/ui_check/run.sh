@@ -15,8 +15,9 @@ missing() {
   if [ "${1:-}" = --self-test ]; then say "self-test SKIPPED: needs $2"; exit 0; fi
   say "needs $2"; exit 2
 }
-command -v node >/dev/null && command -v npm >/dev/null ||
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   missing "${1:-}" "Node.js 20+ and npm (Debian: apt-get install nodejs npm)"
+fi
 chromium=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$chromium" ] || missing "${1:-}" "Chromium at $chromium (Debian: apt-get install chromium; or set CHROMIUM)"
 

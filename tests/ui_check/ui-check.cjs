@@ -13,9 +13,9 @@
 // task's state is a Material icon, CheckCircle for COMPLETE, CloudDownload for CACHED, Error for
 // FAILED, none when there is no execution (src/components/graph/ExecutionNode.tsx:79-118); an
 // artifact's side panel has the tabs 'Artifact Info' and 'Visualization'
-// (src/components/tabs/RuntimeNodeDetailsV2.tsx:390), where a system.HTML artifact is rendered in
-// an iframe's srcdoc (src/components/viewers/HTMLViewer.tsx:53-54); the recurring runs list shows
-// "Cron: <cron>" (src/pages/RecurringRunList.tsx:229-230).
+// (src/components/tabs/RuntimeNodeDetailsV2.tsx:390), a task's 'Logs' (:185); a system.HTML
+// artifact is rendered in an iframe's srcdoc (src/components/viewers/HTMLViewer.tsx:53-54); the
+// recurring runs list shows "Cron: <cron>" (src/pages/RecurringRunList.tsx:229-230).
 'use strict';
 
 const fs = require('node:fs');
@@ -265,6 +265,13 @@ async function main() {
       if (after.length) throw new Error(`tasks after the gate show a state: ${after.map((k) => `${k}=${states[k]}`)}`);
       await check.fitGraph();
       await check.shot('blocked-run');
+      // The gate's own log, in the task's Logs tab (the UI reads the pod's log)
+      await page.locator('.react-flow__node[data-id="task.validationgate"]').dispatchEvent('click');
+      await page.getByRole('button', { name: 'Logs' }).or(page.getByText('Logs', { exact: true })).first().click({ timeout: args.timeout });
+      await check.until('the gate\'s log naming the span it blocked', () =>
+        /data validation gate: span \d+/.test(document.body.innerText));
+      await check.shot('blocked-run-gate-log');
+      await check.closePanel();
       const why = [];
       for (const taskKey of ['examplevalidator', 'datachecks']) {
         const html = await check.openView(taskKey, 'view');
@@ -275,7 +282,7 @@ async function main() {
         await check.closePanel();
       }
       if (!why.length) throw new Error('neither the anomalies view nor the data checks view says why the gate stopped the run');
-      return `run '${run.display_name}': gate FAILED, nothing after it ran; reason shown by ${why.join(', ')}`;
+      return `run '${run.display_name}': gate FAILED with its reason in its log, nothing after it ran; reason also in the views of ${why.join(', ')}`;
     });
 
     await check.step('recurring runs', async () => {
