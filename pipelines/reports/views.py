@@ -312,7 +312,7 @@ def _evaluation(outputs, error) -> str:
         why = "every threshold passed" + (
             f", AUC {_text(candidate.get('auc', '-'))} against the serving model's {_text(baseline['auc'])}"
             if "auc" in baseline
-            else " (no baseline: the first model)"
+            else "; no baseline: the first model"
         )
     else:
         why = "; ".join(failures) or "thresholds not met"
