@@ -86,10 +86,16 @@ def read_slices(uri: str) -> dict[str, list[SliceMetrics]]:
     return from_metrics(tfma.load_metrics(uri))
 
 
+# Below this many examples a slice's AUC is mostly noise (with 1 or 2 examples it is 0 or 1, and
+# 0 when the slice holds one class only): such a slice is drawn hollow and never flagged.
+MIN_EXAMPLES = 20
+
+
 def plot_svg(rows: list[SliceMetrics], metric: str, width_per_slice: int = 18, height: int = 150) -> str:
     """`metric` per slice as dots: the candidate blue (red where it is below the baseline), the
-    baseline grey, joined per slice by a line; axis labels are the slice values. Inline SVG, no
-    script: it reads offline and inside the KFP UI's sandboxed frame."""
+    baseline grey, joined per slice by a line, hollow where the slice has fewer than MIN_EXAMPLES
+    examples; axis labels are the slice values. Inline SVG, no script: it reads offline and
+    inside the KFP UI's sandboxed frame."""
     points = [(r, r.candidate.get(metric), r.baseline.get(metric)) for r in rows]
     values = [v for _, c, b in points for v in (c, b) if v is not None]
     if not values:
@@ -116,12 +122,15 @@ def plot_svg(rows: list[SliceMetrics], metric: str, width_per_slice: int = 18, h
             parts.append(
                 f"<line x1='{x:.1f}' y1='{y(baseline):.1f}' x2='{x:.1f}' y2='{y(candidate):.1f}' stroke='#bbb'/>"
             )
+        few = row.candidate.get("example_count", 0.0) < MIN_EXAMPLES
         if baseline is not None:
-            parts.append(f"<circle cx='{x:.1f}' cy='{y(baseline):.1f}' r='3' fill='#999'/>")
+            paint = "fill='none' stroke='#999'" if few else "fill='#999'"
+            parts.append(f"<circle cx='{x:.1f}' cy='{y(baseline):.1f}' r='3' {paint}/>")
         if candidate is not None:
-            worse = baseline is not None and candidate < baseline
+            color = "#b00020" if baseline is not None and candidate < baseline and not few else "#1f5fbf"
+            paint = f"fill='none' stroke='{color}'" if few else f"fill='{color}'"
             parts.append(
-                f"<circle cx='{x:.1f}' cy='{y(candidate):.1f}' r='3.5' fill='{'#b00020' if worse else '#1f5fbf'}'>"
+                f"<circle cx='{x:.1f}' cy='{y(candidate):.1f}' r='3.5' {paint}>"
                 f"<title>{html.escape(f'{row.column}={row.value}')}: {candidate:.4f}"
                 + (f" (baseline {baseline:.4f})" if baseline is not None else "")
                 + "</title></circle>"

@@ -333,7 +333,8 @@ def _evaluation(outputs, error) -> str:
     for column, rows in slices.read_slices(uri).items():
         parts.append(f"<h3>by {html.escape(column)}: AUC per slice</h3>")
         parts.append(
-            "<p>blue: candidate, grey: the serving model (baseline), red: candidate below baseline.</p>"
+            "<p>blue: candidate, grey: the serving model (baseline), red: candidate below baseline; "
+            f"hollow: fewer than {slices.MIN_EXAMPLES} examples, too few for the AUC to mean much.</p>"
             + slices.plot_svg(rows, "auc")
         )
         header = [

@@ -133,3 +133,13 @@ def test_schema_and_ingest_pages_say_what_they_hold(tmp_path):
     examples.custom_properties["split_names"].string_value = '["train", "eval"]'
     page = views.node_page("CsvExampleGen", "ran", 2.0, {"examples": [examples]})
     assert "Ingested span 7 into train, eval." in page
+
+
+def test_a_slice_with_few_examples_is_drawn_hollow_and_never_flagged():
+    from pipelines.reports import slices
+
+    few = slices.SliceMetrics("hour", 1, {"auc": 0.0, "example_count": 2}, {"auc": 1.0}, {"auc": -1.0})
+    many = slices.SliceMetrics("hour", 2, {"auc": 0.8, "example_count": 50}, {"auc": 0.9}, {"auc": -0.1})
+    svg = slices.plot_svg([few, many], "auc")
+    assert svg.count("fill='#b00020'") == 1  # only the slice with enough examples is flagged red
+    assert "fill='none' stroke='#1f5fbf'" in svg and "fill='none' stroke='#999'" in svg

@@ -85,7 +85,10 @@ class Check {
     }
   }
 
+  /** Opens a UI page as a new page load, as a person opening a link does: a change of the hash
+   * alone keeps the previous page's state (the run title of the run opened before stayed). */
   async goto(route) {
+    await this.page.goto('about:blank');
     await this.page.goto(`${this.args.ui}/#${route}`, { waitUntil: 'domcontentloaded' });
   }
 
