@@ -310,7 +310,7 @@ def _evaluation(outputs, error) -> str:
     candidate, baseline = metrics.get("candidate", {}), metrics.get("baseline", {})
     if blessed:
         why = "every threshold passed" + (
-            f", AUC {_text(candidate.get('auc', '-'))} against the serving model's {_text(baseline['auc'])}"
+            f", AUC {_text(candidate.get('auc', '-'))} against the baseline's {_text(baseline['auc'])}"
             if "auc" in baseline
             else "; no baseline: the first model"
         )
@@ -333,7 +333,8 @@ def _evaluation(outputs, error) -> str:
     for column, rows in slices.read_slices(uri).items():
         parts.append(f"<h3>by {html.escape(column)}: AUC per slice</h3>")
         parts.append(
-            "<p>blue: candidate, grey: the serving model (baseline), red: candidate below baseline; "
+            "<p>blue: candidate, grey: baseline (the latest blessed model trained on another window), "
+            "red: candidate below baseline; "
             f"hollow: fewer than {slices.MIN_EXAMPLES} examples, too few for the AUC to mean much.</p>"
             + slices.plot_svg(rows, "auc")
         )

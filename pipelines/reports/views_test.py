@@ -104,7 +104,7 @@ def test_evaluation_page_reads_slices_in_order_with_a_plot():
     blessing.custom_properties["blessed"].int_value = 1
     page = views.node_page("Evaluator", "ran", 3.0, {"evaluation": [evaluation], "blessing": [blessing]})
     assert page.index("BLESSED") < page.index("<table>")  # the decision is the first thing said
-    assert "against the serving model" in page
+    assert "against the baseline" in page
     slices_in_order = re.findall(r"<td>trip_start_hour=(\d+)</td>", page)
     assert slices_in_order == [str(h) for h in sorted(map(int, slices_in_order))] and slices_in_order[0] == "0"
     assert "<svg" in page and "<script" not in page and "https://" not in page
