@@ -48,7 +48,7 @@ def cmd_compile_ir(config: Any, args: argparse.Namespace) -> int:
     span = args.span or newest_span(config.data_root)
     out = args.out or run_ir_path(config.pipeline_root, args.run_id)
     ir = compile_ir(create_pipeline(config, span=span))
-    write_ir(ir, out)
+    write_ir(ir, out, once=args.run_id is not None)
     if args.view:
         views.write_run_view(args.view, config, span, [n.node_info.id for n in nodes(ir)], out)
     print(f"wrote {out} (span {span or 'newest'})")

@@ -74,12 +74,12 @@ def set_run_id(ir: pipeline_pb2.Pipeline, run_id: str) -> None:
     runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
 
 
-def write_ir(ir: pipeline_pb2.Pipeline, path: str | Path) -> None:
+def write_ir(ir: pipeline_pb2.Pipeline, path: str | Path, once: bool = False) -> None:
     """Writes the IR (JSON) whole or not at all (a temporary file, then a rename), locally or on
-    any filesystem TFX's fileio knows (gs://...). An IR already there with other content is
-    refused: a run's IR is written once, and its tasks must all read the same one."""
+    any filesystem TFX's fileio knows (gs://...). With `once` (a run's IR, which all its tasks
+    must read the same), an IR already there with other content is refused, not replaced."""
     path, text = str(path), json_format.MessageToJson(ir, sort_keys=True)
-    if fileio.exists(path):
+    if once and fileio.exists(path):
         with fileio.open(path, "r") as f:
             if f.read() == text:
                 return
