@@ -32,7 +32,7 @@ import zoneinfo
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-CLASSES = ("volume", "completeness", "duplication", "time", "label", "scale")
+CLASSES = ("volume", "finiteness", "completeness", "duplication", "time", "label", "scale")
 DATASET = "(dataset)"  # the feature name of span-level checks (as the gate's NO_ROWS)
 PLAUSIBLE_MIN_SECONDS = 946684800  # 2000-01-01: earlier "Unix seconds" are a unit or parsing error
 LAYOUT_FILE = "layout.json"  # <data_root>/layout.json: how spans were cut (pipelines.data.spans writes it)
@@ -51,13 +51,20 @@ class Thresholds:
     scale_factor: float = 3.0  # deciles moved by more than this factor (or 1/factor): a unit change
     scale_factors: Mapping[str, float] = dataclasses.field(default_factory=dict)  # per feature
     sigmas: float = 4.0  # noise bound: this many binomial standard errors at the span's row count
+    nonfinite_allowed: Sequence[str] = ()  # numeric columns that may hold NaN or infinities
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Thresholds:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown data check thresholds {sorted(unknown)}")
-        return cls(**{**data, "scale_factors": dict(data.get("scale_factors", {}))})
+        return cls(
+            **{
+                **data,
+                "scale_factors": dict(data.get("scale_factors", {})),
+                "nonfinite_allowed": tuple(data.get("nonfinite_allowed", ())),
+            }
+        )
 
     def __post_init__(self) -> None:
         if not 0 < self.volume_min_ratio < 1 < self.volume_max_ratio:
@@ -133,6 +140,23 @@ def run_checks(
     checks = [Check("volume", DATASET, rows, 1, "min", "rows")]
     if rows == 0:
         return checks  # nothing else is measurable; TFDV too skips an empty split
+    # Absolute: a NaN or an infinity in a numeric column is a parse or export fault, whatever the
+    # history ("NaN", "inf" and "Infinity" parse as floats, so the schema's FLOAT type admits them:
+    # tfx_bsl's csv_decoder._InferValueType tries float(value)). None is allowed unless the dataset
+    # spec names the column in nonfinite_allowed.
+    for feature, share in sorted(profile.get("nonfinite", {}).items()):
+        if feature not in t.nonfinite_allowed:
+            example = profile.get("nonfinite_example", {}).get(feature)
+            checks.append(
+                Check(
+                    "finiteness",
+                    feature,
+                    share,
+                    0.0,
+                    "max",
+                    "non-finite share (NaN or infinity)" + (f", e.g. the row {example}" if example else ""),
+                )
+            )
     if time_feature and profile.get("time"):
         low, high = profile["time"]
         limit = (now if now is not None else dt.datetime.now(dt.UTC).timestamp()) + 86400

@@ -127,3 +127,20 @@ def test_label_of_a_relative_threshold(features, expected):
 def test_label_of_a_class():
     label = {"column": "weather", "positive": "rain", "threshold": None}
     assert [checks.label_of({"weather": w}, label) for w in ("rain", "sun", None)] == [1, 0, 0]
+
+
+def test_nan_or_infinity_in_a_numeric_column_fails_whatever_the_history():
+    """'NaN' and 'inf' parse as floats, so the schema's FLOAT admits them (seen: a span with `fare`
+    NaN in 5% of rows passed the schema, every data check and both gates, and was pushed)."""
+    bad = {
+        **profile(),
+        "nonfinite": {"fare": 0.05, "trip_miles": 0.0},
+        "nonfinite_example": {"fare": "fare=nan, tips=1.0"},
+    }
+    assert failed(bad) == [("finiteness", "fare")]
+    assert failed(bad, history=[]) == [("finiteness", "fare")]  # absolute: the first span too
+    [check] = [c for c in run_checks(bad, [], Thresholds()) if c.cls == "finiteness" and not c.passed]
+    assert "measured 0.05" in check.describe() and "fare=nan, tips=1.0" in check.describe()
+    assert failed({**profile(), "nonfinite": {"fare": 0.0}}) == []
+    allowed = Thresholds.from_dict({"nonfinite_allowed": ["fare"]})
+    assert not [c for c in run_checks(bad, HISTORY, allowed) if not c.passed]

@@ -108,12 +108,25 @@ def _value(feature: Any) -> Any:
     return values[0].decode("utf-8", "replace") if kind == "bytes_list" else values[0]
 
 
+def _row_text(example: Any, limit: int = 300) -> str:
+    """A row as `name=value, ...` in column order of the Example, to find it in the CSV."""
+    parts = [f"{name}={_value(f)}" for name, f in sorted(example.features.feature.items())]
+    text = ", ".join(parts)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def profile_rows(examples: Any, splits: list[str], label: dict[str, Any]) -> dict[str, Any]:
     """What TFDV does not compute: the share of rows identical to an earlier row (ExampleGen
     sends identical rows to the same split, base_example_gen_executor.py:42-47, so per-split
-    counting finds them all) and the label rate by LabelSpec's rule."""
+    counting finds them all), the label rate by LabelSpec's rule, and per float column the share
+    of rows holding NaN or an infinity, with the first such row. (TFDV's histograms count NaNs
+    but not infinities, which only show as a min or max.)"""
+    import math
+
     import tensorflow as tf  # already loaded by TFX's executors; imported here to keep compile light
 
+    nonfinite: dict[str, int] = {}
+    nonfinite_example: dict[str, str] = {}
     rows = positives = duplicates = 0
     for split in splits:
         files = fileio.glob(os.path.join(standard_artifact_utils.get_split_uri([examples], split), "*"))
@@ -126,7 +139,19 @@ def profile_rows(examples: Any, splits: list[str], label: dict[str, Any]) -> dic
             rows += 1
             values = {name: _value(f) for name, f in example.features.feature.items()}
             positives += checks_lib.label_of(values, label)
-    return {"duplicates": duplicates / rows if rows else 0.0, "label_rate": positives / rows if rows else None}
+            for name, f in example.features.feature.items():
+                if f.WhichOneof("kind") != "float_list":
+                    continue
+                bad = any(not math.isfinite(v) for v in f.float_list.value)
+                nonfinite[name] = nonfinite.get(name, 0) + bad
+                if bad and name not in nonfinite_example:
+                    nonfinite_example[name] = _row_text(example)
+    return {
+        "duplicates": duplicates / rows if rows else 0.0,
+        "label_rate": positives / rows if rows else None,
+        "nonfinite": {k: v / rows for k, v in nonfinite.items()} if rows else {},
+        "nonfinite_example": nonfinite_example,
+    }
 
 
 def read_statistics(uri: str, splits: list[str]) -> dict[str, Any]:

@@ -172,8 +172,9 @@ def test_3_new_span_retrains_against_the_baseline(world, capsys):
 
 def _bad_spans():
     """(description, maker, feature the gate must name, kind): each maker turns a clean span's
-    rows into a bad one, which becomes the newest span. The first six break no rule of the curated
-    schema and are caught by the span-vs-history data checks; the others break the schema."""
+    rows into a bad one, which becomes the newest span. The first seven break no rule of the curated
+    schema and are caught by the data checks (against the span's history, or absolute: NaN); the
+    others break the schema."""
 
     def column(header, rows, name, change):
         col = header.index(name)
@@ -204,6 +205,9 @@ def _bad_spans():
     def milliseconds(header, rows):
         return column(header, rows, "trip_start_timestamp", lambda i, v: str(int(v) * 1000))
 
+    def fare_nan(header, rows):  # "NaN" parses as a float: FLOAT in the schema; pushed before the check
+        return column(header, rows, "fare", lambda i, v: "NaN" if i % 20 == 0 else v)
+
     def label_input_zeroed(header, rows):  # the issue's case: AUC rose, evaluated on the same span
         return column(header, rows, "tips", lambda i, v: "0")
 
@@ -216,6 +220,7 @@ def _bad_spans():
         ("company mostly missing", company_mostly_missing, "company", "COMPLETENESS"),
         ("a third of the rows exported twice", exported_twice, "(dataset)", "DUPLICATION"),
         ("timestamps in milliseconds", milliseconds, "trip_start_timestamp", "TIME"),
+        ("fare NaN in 5% of the rows", fare_nan, "fare", "FINITENESS"),
         ("label input zero on every row", label_input_zeroed, "big_tipper", "LABEL"),
         ("money in cents", money_in_cents, "fare", "SCALE"),
         ("no rows", no_rows, "(dataset)", "NO_ROWS"),
