@@ -284,6 +284,29 @@ def test_4b_cli_reports_the_gate_with_exit_code_3(world):
     assert "stopped by the data validation gate" in proc.stderr
 
 
+def test_4c_a_quoted_header_is_refused_before_exampleGen_not_taken_for_new_columns(world):
+    """Every field quoted (csv.QUOTE_ALL, as pandas and many exporters write): valid CSV, which TFX's
+    CsvExampleGen read as columns named '"company"' etc. and the gate blocked as SCHEMA_NEW_COLUMN.
+    Now refused before any node runs, naming the file and the header to write; nothing served changes."""
+    served = world.versions()
+    before = tree_digest(world.serving)
+    number = existing_spans(world.data)[-1] + 1
+    header, rows = read_span(world.data, 4)
+    path = span_path(world.data, number)
+    path.parent.mkdir()
+    with open(path, "w", newline="") as f:
+        csv.writer(f, quoting=csv.QUOTE_ALL).writerows([header, *into_period(world, header, rows, 4, number)])
+    try:
+        summary = run_local(world.config)
+        assert summary.status == "failed" and summary.reason.startswith("bad input:"), summary.format()
+        assert str(path) in summary.reason and "quoted names" in summary.reason
+        assert summary.reason.endswith(": " + ",".join(header)), summary.reason  # the header to write
+        assert not summary.anomalies and world.versions() == served and tree_digest(world.serving) == before
+    finally:
+        path.unlink()
+        path.parent.rmdir()
+
+
 def test_5_worse_model_is_not_blessed_and_not_pushed(world):
     served = world.versions()
     before = tree_digest(world.serving)

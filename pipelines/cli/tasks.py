@@ -41,11 +41,14 @@ def register(commands: Any) -> None:
 
 
 def cmd_compile_ir(config: Any, args: argparse.Namespace) -> int:
+    from pipelines.data.spans import check_span_file, span_path
     from pipelines.pipeline.dag import create_pipeline
     from pipelines.reports import views
     from pipelines.runners.launcher import compile_ir, nodes, run_ir_path, write_ir
 
     span = args.span or newest_span(config.data_root)
+    if span and "://" not in config.data_root:  # refused here, before ExampleGen, naming the file
+        check_span_file(span_path(config.data_root, span))
     out = args.out or run_ir_path(config.pipeline_root, args.run_id)
     ir = compile_ir(create_pipeline(config, span=span))
     write_ir(ir, out, once=args.run_id is not None)

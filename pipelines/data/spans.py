@@ -15,6 +15,7 @@ The time column may hold Unix seconds or dates/datetimes (`time_format`, a strpt
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import datetime as dt
@@ -147,8 +148,40 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     return header, rows()
 
 
+def header_problem(path: Path) -> str | None:
+    """Why TFX would read this CSV's header as other column names than Python's csv module does,
+    or None. CsvExampleGen takes the names by splitting the first line on commas after strip()
+    (tfx 1.21 tfx/utils/io_utils.py:191-194, load_csv_column_names), so quoted names keep their
+    quotes and a UTF-8 byte-order mark stays in the first name: the schema then sees new columns
+    (SCHEMA_NEW_COLUMN on '"company"'), a valid file mistaken for a schema change. CRLF line ends
+    (strip() takes the \r) and quoted fields in the rows (tfx_bsl 1.21 coders/csv_decoder.py:503-509
+    parses each row with csv.reader) are read correctly and need nothing."""
+    with open(path, "rb") as f:
+        first = f.readline()
+    if first.startswith(codecs.BOM_UTF8):
+        return "it starts with a UTF-8 byte-order mark, which TFX's CsvExampleGen keeps in the first column's name"
+    line = first.decode("utf-8", "replace").strip()
+    naive, parsed = line.split(","), next(csv.reader([line]), [])
+    if naive != parsed:
+        quoted = [n for n, p in zip(naive, parsed, strict=False) if n != p][:3]
+        return (
+            f"its header has quoted names ({', '.join(quoted)}), which TFX's CsvExampleGen reads with "
+            "their quotes (it splits the header line on commas), so the schema would see new columns"
+        )
+    return None
+
+
 def check_span_file(path: Path) -> None:
-    """Raises ValueError (file and line) when a span's CSV is malformed."""
+    """Raises ValueError (file and line) when a span's CSV is malformed, or valid CSV whose header
+    TFX would misread (header_problem): refused before ExampleGen, with what to change."""
+    problem = header_problem(path)
+    if problem:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), [])
+        raise ValueError(
+            f"{path}: {problem}; write its first line as plain comma-separated names without quotes "
+            f"or byte-order mark: {','.join(header)}"
+        )
     _, rows = read_rows(path)
     for _ in rows:
         pass

@@ -163,3 +163,28 @@ def test_the_data_checks_period_of_each_span_holds_its_rows(tmp_path):
         _, rows = read_rows(span_path(root, number))
         assert all(start <= int(row[0]) < end for _, row in rows), number
     assert existing_spans(root) == [1, 2]  # Jan-Feb, Mar-Apr
+
+
+def test_a_header_tfx_would_misread_is_refused_naming_file_and_fix(tmp_path):
+    """Valid CSV that TFX's CsvExampleGen reads as other columns (it splits the header line on
+    commas: tfx/utils/io_utils.py:191-194): seen blocked as SCHEMA_NEW_COLUMN on '"company"'.
+    Refused before ExampleGen instead; what TFX reads correctly passes."""
+    from pipelines.data.spans import check_span_file
+
+    rows = '"1.5","Cash, or card"\n"2.0","Card"\n'
+    cases = {
+        "quoted.csv": ('"fare","payment_type"\n' + rows, "quoted names"),
+        "bom.csv": ("\ufefffare,payment_type\n1.5,Cash\n", "byte-order mark"),
+    }
+    for name, (text, problem) in cases.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ValueError, match=problem) as refused:
+            check_span_file(path)
+        assert str(path) in str(refused.value) and refused.value.args[0].endswith(": fare,payment_type")
+    for name, text in {
+        "crlf.csv": "fare,payment_type\r\n1.5,Cash\r\n",
+        "quoted_rows.csv": "fare,payment_type\n" + rows,
+    }.items():
+        (tmp_path / name).write_bytes(text.encode())
+        check_span_file(tmp_path / name)  # TFX strips the header's \r and parses quoted fields in rows
