@@ -8,6 +8,7 @@ pipelines/cli/cli_test.py). Their output is the pod's log, so it is not redirect
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ def cmd_step(config: Any, args: argparse.Namespace) -> int:
         started = time.monotonic()
         print(f"step {node}: started (run {args.run_id})", flush=True)
         try:
-            result = launch_step(read_ir(ir_path), node, args.run_id, mlmd)  # an IR whose run id is still open
+            result = launch_step(copy.deepcopy(ir), node, args.run_id, mlmd)  # launch_step sets the run id in it
         except LookupError:
             raise  # an unknown node: a usage problem, not a failed step
         except Exception as exc:  # noqa: BLE001 - reported as a failed step with its cause

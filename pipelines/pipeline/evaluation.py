@@ -84,13 +84,10 @@ def read_evaluation(uri: str) -> tuple[dict[str, dict[str, float]], list[str]]:
         if per_slice.slice_key.single_slice_keys:
             continue
         for kv in per_slice.metric_keys_and_values:
-            key, value = kv.key, kv.value
-            model = key.model_name or "candidate"
-            name = key.name + ("_diff" if key.is_diff else "")
-            if value.HasField("double_value"):
-                metrics.setdefault(model, {})[name] = value.double_value.value
-            elif value.HasField("bounded_value"):
-                metrics.setdefault(model, {})[name] = value.bounded_value.value.value
+            key, number = kv.key, metric_value(kv.value)
+            if number is not None:
+                name = key.name + ("_diff" if key.is_diff else "")
+                metrics.setdefault(key.model_name or "candidate", {})[name] = number
     failures = []
     validation = tfma.load_validation_result(uri)
     for per_slice in validation.metric_validations_per_slice:
@@ -102,6 +99,15 @@ def read_evaluation(uri: str) -> tuple[dict[str, dict[str, float]], list[str]]:
                 f"{_threshold_text(failure.metric_threshold)}" + (f" ({failure.message})" if failure.message else "")
             )
     return metrics, failures
+
+
+def metric_value(value) -> float | None:
+    """A TFMA MetricValue as a number: a plain or a bounded (confidence interval) value."""
+    if value.HasField("double_value"):
+        return value.double_value.value
+    if value.HasField("bounded_value"):
+        return value.bounded_value.value.value
+    return None
 
 
 def _threshold_text(threshold) -> str:

@@ -15,6 +15,8 @@ import html
 from collections.abc import Iterable
 from typing import Any
 
+from pipelines.pipeline.evaluation import metric_value
+
 SliceValue = int | float | str
 
 
@@ -45,14 +47,6 @@ def _sort_key(row: SliceMetrics) -> tuple[str, int, float, str]:
     return row.column, 1, 0.0, row.value
 
 
-def _number(value: Any) -> float | None:
-    if value.HasField("double_value"):
-        return value.double_value.value
-    if value.HasField("bounded_value"):
-        return value.bounded_value.value.value
-    return None
-
-
 def from_metrics(metrics_for_slices: Iterable[Any]) -> dict[str, list[SliceMetrics]]:
     """Slicing column -> its slices in order, from TFMA MetricsForSlice protos (the overall slice
     and crossed slices are left out: the overall slice has its own table)."""
@@ -63,7 +57,7 @@ def from_metrics(metrics_for_slices: Iterable[Any]) -> dict[str, list[SliceMetri
             continue
         row = SliceMetrics(keys[0].column, slice_value(keys[0]), {}, {}, {})
         for kv in per_slice.metric_keys_and_values:
-            number = _number(kv.value)
+            number = metric_value(kv.value)
             if number is None:
                 continue
             if kv.key.is_diff:

@@ -416,7 +416,7 @@ def run_page(config: Any, span: int | None, node_ids: list[str], ir_path: str) -
         f"validates it, and trains on the latest {config.window_spans} validated spans.</p>",
         f"<p>A new model is pushed to <code>{html.escape(config.serving_dir)}</code> only if its AUC is at least "
         f"{config.min_auc}, its accuracy at least {config.min_accuracy}, and its AUC at most "
-        f"{config.max_auc_drop} below the model serving now.</p>",
+        f"{config.max_auc_drop} below the baseline's (the latest blessed model trained on another window).</p>",
         table(["TFX node", "what it does"], [(n, title(n)) for n in node_ids]),
         f"<p>TFX IR: <code>{html.escape(ir_path)}</code></p>",
     ]
@@ -424,10 +424,7 @@ def run_page(config: Any, span: int | None, node_ids: list[str], ir_path: str) -
 
 
 def write_run_view(path: str | Path, config: Any, span: int | None, node_ids: list[str], ir_path: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(run_page(config, span, node_ids, ir_path))
-    return path
+    return _write(path, run_page(config, span, node_ids, ir_path))
 
 
 def write_view(
@@ -438,7 +435,11 @@ def write_view(
     outputs: dict[str, list[Artifact]],
     error: BaseException | None = None,
 ) -> Path:
+    return _write(path, node_page(node_id, status, seconds, outputs, error))
+
+
+def _write(path: str | Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(node_page(node_id, status, seconds, outputs, error))
+    path.write_text(text)
     return path

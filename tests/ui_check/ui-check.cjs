@@ -152,7 +152,7 @@ class Check {
     // A click event on the node itself, as React Flow's node handles it: a node near the
     // graph's lower right corner lies under the minimap, which takes pointer clicks there.
     await node.dispatchEvent('click');
-    await this.page.getByRole('button', { name: 'Visualization' }).or(this.page.getByText('Visualization', { exact: true })).first().click({ timeout: this.args.timeout });
+    await this.openTab('Visualization');
     return this.until(
       `the ${outputKey} of ${taskKey} rendered in the Visualization tab`,
       () => {
@@ -160,6 +160,12 @@ class Check {
         return frame ? frame.srcdoc : false;
       },
     );
+  }
+
+  /** Clicks the side panel's tab `name` ('Visualization', 'Logs'). */
+  async openTab(name) {
+    const tab = this.page.getByRole('button', { name }).or(this.page.getByText(name, { exact: true }));
+    await tab.first().click({ timeout: this.args.timeout });
   }
 
   async closePanel() {
@@ -270,7 +276,7 @@ async function main() {
       await check.shot('blocked-run');
       // The gate's own log, in the task's Logs tab (the UI reads the pod's log)
       await page.locator('.react-flow__node[data-id="task.validationgate"]').dispatchEvent('click');
-      await page.getByRole('button', { name: 'Logs' }).or(page.getByText('Logs', { exact: true })).first().click({ timeout: args.timeout });
+      await check.openTab('Logs');
       await check.until('the gate\'s log naming the span it blocked', () =>
         /data validation gate: span \d+/.test(document.body.innerText));
       await check.shot('blocked-run-gate-log');
