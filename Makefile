@@ -66,7 +66,7 @@ MAKE_VOLUMES := for d in $(KIND_VOLUMES) $(KIND_VOLUMES)/pipeline $(KIND_VOLUMES
 # first push it is never Ready (kustomize/base/serving.yaml).
 SERVING_WAIT ?= 600s
 
-.PHONY: help env run spans schema test lint format docs test-cluster test-unit bench replay lock clean compile upload submit schedule unschedule runs \
+.PHONY: help env run spans schema test lint format docs test-cluster test-unit bench replay crash-matrix lock clean compile upload submit schedule unschedule runs \
 	engine cluster kfp-render kfp kfp-images metadata-image image deploy ui ui-check serve-test e2e test-e2e-cluster kfp-timings status \
 	trigger-on trigger-off down
 
@@ -112,6 +112,9 @@ test-cluster: ## Tests marked cluster: the spec in the pipeline image, as pods o
 
 test-unit: $(LINT_FIRST) ## Lint, then the unit tests only (no end-to-end pipeline runs)
 	@$(WITH_METADATA_SERVER) $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+crash-matrix: ## kill -9 a local run during each heavy node, then rerun (tests/test_crash_matrix.py; about 6 min)
+	@OPENCT_CRASH_MATRIX=1 $(PY) -m pytest -s -rs tests/test_crash_matrix.py $(PYTEST_ARGS)
 
 replay: ## Replay the taxi spans one at a time with trigger (a corrupted and a drifted span); timeline PNG
 	@$(OPENCT) ct replay $(RUN_ARGS)

@@ -26,6 +26,8 @@ from components.artifacts import span_of, str_prop
 from components.checks import LAYOUT_FILE
 
 RESULTS_FILE = "checks.json"
+BLOCKING = "blocking"  # DataCheckResults: JSON [[class, feature], ...] of the checks that block
+FINGERPRINT = "input_fingerprint"  # ExampleGen's record of the span file (tfx example_gen utils)
 PROFILE = "profile"  # the ValidatedSpan custom property holding the span's profile (JSON)
 
 
@@ -33,6 +35,14 @@ class ValidatedSpan(artifact.Artifact):
     """Record that one Examples artifact (one span) passed data validation, with its profile."""
 
     TYPE_NAME = "openct.ValidatedSpan"
+
+
+class SpanAcceptance(artifact.Artifact):
+    """A person's recorded decision that a span's failed data checks are a real change, not a
+    fault (`openct data accept`): custom properties span, input_fingerprint (the span file it was
+    judged on: a changed file is judged afresh), checks (JSON [[class, feature], ...]), by, reason."""
+
+    TYPE_NAME = "openct.SpanAcceptance"
 
 
 class DataCheckResults(artifact.Artifact):
@@ -52,6 +62,9 @@ def profile_from_statistics(by_split: dict[str, Any], scale_features: list[str],
     missing: dict[str, int] = {}
     zeros: dict[str, int] = {}
     deciles: dict[str, list[tuple[int, list[float]]]] = {}
+    maxima: dict[str, float] = {}
+    top_counts: dict[str, dict[str, float]] = {}  # categorical feature -> value -> rows
+    present: dict[str, int] = {}
     times: list[float] = []
     for stats_list in by_split.values():
         if not stats_list.datasets:
@@ -65,6 +78,11 @@ def profile_from_statistics(by_split: dict[str, Any], scale_features: list[str],
                 continue
             common = getattr(feature, kind).common_stats
             missing[name] = missing.get(name, 0) + common.num_missing + _empty_values(common)
+            if kind == "string_stats" and feature.string_stats.top_values:
+                counts = top_counts.setdefault(name, {})
+                for top in feature.string_stats.top_values:
+                    counts[top.value] = counts.get(top.value, 0.0) + top.frequency
+                present[name] = present.get(name, 0) + common.tot_num_values  # values, empty cells aside
             if kind != "num_stats":
                 continue
             num = feature.num_stats
@@ -73,6 +91,8 @@ def profile_from_statistics(by_split: dict[str, Any], scale_features: list[str],
             if name not in scale_features:  # zeros and deciles of measurements, not of categories (hour 0)
                 continue
             zeros[name] = zeros.get(name, 0) + num.num_zeros
+            if common.num_non_missing:
+                maxima[name] = max(maxima.get(name, num.max), num.max)
             if common.num_non_missing:
                 for histogram in num.histograms:
                     if histogram.type == statistics_pb2.Histogram.QUANTILES and len(histogram.buckets) >= 2:
@@ -87,6 +107,10 @@ def profile_from_statistics(by_split: dict[str, Any], scale_features: list[str],
             for k, v in deciles.items()
         },
         "time": [min(times), max(times)] if times else None,
+        "max": maxima,
+        # the share of a categorical feature's most frequent value among rows that have one (TFDV's
+        # top_values, pooled over splits): 1.0 when the feature collapsed to one value
+        "dominant": {k: max(v.values()) / present[k] for k, v in top_counts.items() if present.get(k)},
     }
 
 
@@ -115,18 +139,31 @@ def _row_text(example: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def profile_rows(examples: Any, splits: list[str], label: dict[str, Any]) -> dict[str, Any]:
+def profile_rows(
+    examples: Any,
+    splits: list[str],
+    label: dict[str, Any],
+    time_column: str = "",
+    bounds: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """What TFDV does not compute: the share of rows identical to an earlier row (ExampleGen
     sends identical rows to the same split, base_example_gen_executor.py:42-47, so per-split
-    counting finds them all), the label rate by LabelSpec's rule, and per float column the share
-    of rows holding NaN or an infinity, with the first such row. (TFDV's histograms count NaNs
-    but not infinities, which only show as a min or max.)"""
+    counting finds them all), the label rate by LabelSpec's rule, per float column the share
+    of rows holding NaN or an infinity, with the first such row (TFDV's histograms count NaNs
+    but not infinities, which only show as a min or max), a sketch of the rows without
+    `time_column` (checks.RowSketch: a later span's rows repeating these are found from it), and
+    per feature in `bounds` the share of rows above its bound (the history's largest value: a few
+    extreme values move no decile)."""
     import math
 
     import tensorflow as tf  # already loaded by TFX's executors; imported here to keep compile light
 
+    sketch = checks_lib.RowSketch()
+
     nonfinite: dict[str, int] = {}
     nonfinite_example: dict[str, str] = {}
+    bounds = bounds or {}
+    beyond = dict.fromkeys(bounds, 0)
     rows = positives = duplicates = 0
     for split in splits:
         files = fileio.glob(os.path.join(standard_artifact_utils.get_split_uri([examples], split), "*"))
@@ -134,12 +171,21 @@ def profile_rows(examples: Any, splits: list[str], label: dict[str, Any]) -> dic
         for record in tf.data.TFRecordDataset(sorted(files), compression_type="GZIP"):
             example = tf.train.Example.FromString(record.numpy())
             key = example.SerializeToString(deterministic=True)
+            if time_column in example.features.feature:  # a row re-sent with a new timestamp is the same row
+                timeless = tf.train.Example()
+                timeless.CopyFrom(example)
+                del timeless.features.feature[time_column]
+                sketch.add(timeless.SerializeToString(deterministic=True))
+            else:
+                sketch.add(key)
             duplicates += key in seen
             seen.add(key)
             rows += 1
             values = {name: _value(f) for name, f in example.features.feature.items()}
             positives += checks_lib.label_of(values, label)
             for name, f in example.features.feature.items():
+                if name in bounds:
+                    beyond[name] += any(v > bounds[name] for v in f.float_list.value or f.int64_list.value)
                 if f.WhichOneof("kind") != "float_list":
                     continue
                 bad = any(not math.isfinite(v) for v in f.float_list.value)
@@ -151,7 +197,37 @@ def profile_rows(examples: Any, splits: list[str], label: dict[str, Any]) -> dic
         "label_rate": positives / rows if rows else None,
         "nonfinite": {k: v / rows for k, v in nonfinite.items()} if rows else {},
         "nonfinite_example": nonfinite_example,
+        "rows_sketch": sketch.to_dict(),
+        "beyond": {k: {"bound": bounds[k], "share": v / rows} for k, v in beyond.items()} if rows else {},
     }
+
+
+def acceptances(records: list[Any], span: int, fingerprint: str) -> dict[tuple[str, str], str]:
+    """(class, feature) -> "accepted by WHO on DATE: WHY", from the SpanAcceptance records of
+    `span` made on the same span file (same input fingerprint)."""
+    accepted: dict[tuple[str, str], str] = {}
+    for record in sorted(records, key=lambda a: a.id):
+        if span_of(record) != span or str_prop(record, FINGERPRINT) != fingerprint:
+            continue
+        note = f"accepted by {str_prop(record, 'by')} on {str_prop(record, 'date')}: {str_prop(record, 'reason')}"
+        for cls, feature in json.loads(str_prop(record, "checks") or "[]"):
+            accepted[(cls, feature)] = note
+    return accepted
+
+
+def split_history(
+    span: int, history: list[tuple[int, dict[str, Any]]], layout: dict[str, Any], settings: dict[str, Any]
+) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, dict[str, Any]]], float | None]:
+    """(recent, seasonal, months) of the validated spans before `span`, oldest first:
+    `recent` the latest `recent_spans` (the training window's length: the history the thresholds
+    were measured with), `seasonal` those a whole number of years before `span` (when the
+    layout's span length divides a year), `months` how much time all of them cover (None when the
+    layout does not say how long a span is)."""
+    span_months = int(layout.get("span_months") or 0)
+    recent = history[-int(settings.get("recent_spans") or len(history) or 1) :]
+    per_year = 12 // span_months if span_months and 12 % span_months == 0 else 0
+    seasonal = [(s, p) for s, p in history if per_year and (span - s) % per_year == 0]
+    return recent, seasonal, len(history) * span_months if span_months else None
 
 
 def read_statistics(uri: str, splits: list[str]) -> dict[str, Any]:
@@ -184,8 +260,10 @@ def DataChecks(  # noqa: N802 - TFX components are classes by convention
     results: OutputArtifact[DataCheckResults],
     config: Parameter[str],
     history: InputArtifact[List[ValidatedSpan]] = None,  # noqa: UP006
+    accepted: InputArtifact[List[SpanAcceptance]] = None,  # noqa: UP006
 ) -> None:
-    """Profiles `examples` and checks the profile against `history` (the validated spans before it).
+    """Profiles `examples` and checks the profile against `history` (the validated spans before it);
+    a failed check that `accepted` (this span's acceptances) names does not block.
 
     `config` (JSON, built by pipelines.pipeline.dag from the dataset spec): thresholds, label,
     scale_features, time_column, data_root (for the span's period in layout.json).
@@ -196,30 +274,53 @@ def DataChecks(  # noqa: N802 - TFX components are classes by convention
     profile = profile_from_statistics(
         read_statistics(statistics.uri, splits), settings["scale_features"], settings["time_column"]
     )
-    profile.update(profile_rows(examples, artifact_utils.decode_split_names(examples.split_names), settings["label"]))
+    profiled = sorted((h for h in history or [] if str_prop(h, PROFILE)), key=span_of)  # older records have none
+    layout = read_layout(settings.get("data_root", ""))
+    earlier = [(span_of(h), json.loads(str_prop(h, PROFILE))) for h in profiled]
+    recent, seasonal, months = split_history(span, earlier, layout, settings)
+    bounds = checks_lib.tail_bounds([p for _, p in [*recent, *seasonal]])
+    example_splits = artifact_utils.decode_split_names(examples.split_names)
+    profile.update(profile_rows(examples, example_splits, settings["label"], settings["time_column"], bounds))
     profile["label"] = settings["label"].get("name", "label")
-    profiled = [h for h in history or [] if str_prop(h, PROFILE)]  # records from before data checks have none
+    profile["span"] = span
+    profile["scale"] = checks_lib.scale_factors(profile, [p for _, p in recent])  # the next spans' history
+    profile["repeats"] = checks_lib.repeats(profile, earlier)
+    label = settings["label"]
     found = checks_lib.run_checks(
         profile,
-        [json.loads(str_prop(h, PROFILE)) for h in profiled],
+        [p for _, p in recent],
         checks_lib.Thresholds.from_dict(settings.get("thresholds", {})),
-        period=checks_lib.span_period(read_layout(settings.get("data_root", "")), span),
+        period=checks_lib.span_period(layout, span),
         time_feature=settings["time_column"],
+        seasonal=[p for _, p in seasonal],
+        history_months=months,
+        label_inputs=[c for c in (label.get("column"), label.get("relative_to")) if c],
     )
-    history_spans = [span_of(h) for h in profiled]
+    fingerprint = str_prop(examples, FINGERPRINT)
+    found = checks_lib.accept(found, acceptances(accepted or [], span, fingerprint))
+    history_spans = [s for s, _ in recent]
     out = {
         "span": span,
         "history_spans": history_spans,
+        "seasonal_spans": [s for s, _ in seasonal],
+        "history_months": months,
         "profile": profile,
         "checks": [c.to_dict() for c in found],
     }
     with fileio.open(os.path.join(results.uri, RESULTS_FILE), "w") as f:
         f.write(json.dumps(out, indent=1))
-    failed = [c for c in found if not c.passed]
+    failed = [c for c in found if c.blocks]
+    warned = [c for c in found if c.warns]
     results.set_int_custom_property("span", span)
     results.set_int_custom_property("failed", len(failed))
+    results.set_int_custom_property("warnings", len(warned))
+    results.set_string_custom_property(FINGERPRINT, fingerprint)
+    # what `openct data accept` accepts, readable from ML Metadata alone (a cluster's files are in pods)
+    results.set_string_custom_property(BLOCKING, json.dumps(sorted({(c.cls, c.feature) for c in failed})))
     print(
         f"    data checks: span {span}: {len(found)} checks against {len(history_spans)} earlier span(s), "
-        f"{len(failed)} failed",
+        f"{len(failed)} failed" + (f", {len(warned)} warning(s)" if warned else ""),
         flush=True,
     )
+    for c in warned:
+        print(f"    warning: feature '{c.feature}': {c.cls.upper()}: {c.describe()}", flush=True)

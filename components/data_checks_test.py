@@ -15,6 +15,8 @@ def _split(rows, company_values, fares):
     company.string_stats.common_stats.num_non_missing = rows
     company.string_stats.common_stats.tot_num_values = company_values
     company.string_stats.common_stats.max_num_values = 1
+    for value, frequency in (("Flash Cab", company_values * 0.6), ("Taxi Affiliation", company_values * 0.3)):
+        company.string_stats.top_values.add(value=value, frequency=frequency)  # TFDV's top_values
     fare = ds.features.add(type=statistics_pb2.FeatureNameStatistics.FLOAT)
     fare.path.step.append("fare")
     fare.num_stats.common_stats.num_non_missing = rows - 1
@@ -41,6 +43,9 @@ def test_profile_counts_empty_cells_as_missing_and_pools_splits():
     assert profile["deciles"]["fare"][0] == pytest.approx((253 * 1 + 99 * 2) / 352)
     assert len(profile["deciles"]["fare"]) == 9
     assert profile["time"] == [0.0, 20.0]
+    assert profile["max"] == {"fare": 20.0}  # the tail check's bound for later spans
+    # the top value's share among the values (empty cells aside), pooled: 0.6 in both splits
+    assert profile["dominant"]["company"] == pytest.approx(0.6)
 
 
 def test_an_empty_span_has_rows_zero_and_no_shares():

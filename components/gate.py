@@ -104,12 +104,13 @@ def list_anomalies(by_split: dict[str, anomalies_pb2.Anomalies]) -> list[Anomaly
 
 
 def check_anomalies(results: dict) -> list[Anomaly]:
-    """The failed span-vs-history checks (components.data_checks) as anomalies: the class is the
-    kind, the description has the measured value and the threshold."""
+    """The failed span-vs-history checks (components.data_checks) that block (not warnings, not
+    accepted) as anomalies: the class is the kind, the description has the measured value and
+    the threshold."""
     return [
         Anomaly(CHECKS_SPLIT, c.feature, c.cls.upper(), c.describe())
         for c in map(Check.from_dict, results.get("checks", []))
-        if not c.passed
+        if c.blocks
     ]
 
 

@@ -76,8 +76,10 @@ class ValidatedHistory(ValidatedSpanWindow):
 
     Inputs: `examples`, `validated` (all of the pipeline's), `current` (this run's Examples, from
     ExampleGen), or instead the config's `span` (a back-filled span: TFX feeds no resolver's
-    output to another). Output: `validated`, ordered by span; empty for the first span. The span
-    itself is excluded, so a rerun with nothing new resolves the same records (and is a cache hit).
+    output to another), `accepted` (every SpanAcceptance record). Outputs: `validated`, ordered
+    by span, empty for the first span; `accepted`, the records of the span being judged. The span
+    itself is excluded, so a rerun with nothing new resolves the same records (and is a cache hit);
+    a new acceptance makes the data checks run again.
     """
 
     def __init__(self, num_spans: int, span: int | None = None):
@@ -91,7 +93,8 @@ class ValidatedHistory(ValidatedSpanWindow):
         records = newest_records(input_dict["validated"])
         valid = latest_per_span(a for a in input_dict["examples"] if a.id in records)
         before = [s for s in sorted(valid) if current is None or s < current][-self.num_spans :]
-        return _outputs(input_dict, validated=[records[valid[s].id] for s in before])
+        accepted = [a for a in input_dict.get("accepted", []) if span_of(a) == current]
+        return _outputs(input_dict, validated=[records[valid[s].id] for s in before], accepted=accepted)
 
 
 class IngestedSpan(resolver.ResolverStrategy):

@@ -140,6 +140,7 @@ class PipelineConfig:
             "scale_features": spec.scale_columns,
             "time_column": spec.timestamp_column,
             "data_root": self.data_root,
+            "recent_spans": self.window_spans,
         }
 
     def fingerprint(self) -> str:

@@ -1,4 +1,5 @@
-"""Every question asked of ML Metadata: spans ingested, runs and their outcome, models, a node's outputs.
+"""Every question asked of ML Metadata: spans ingested, runs and their outcome, models, a node's
+outputs; and the one record written outside a run: a person accepting a span's failed data checks.
 
 Everything here is read from the store TFX writes (SQLite locally, Kubeflow's metadata service on
 a cluster); nothing is kept in side files. Runs are TFX pipeline-run contexts; a run's trigger is
@@ -11,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterator
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
-from components.artifacts import int_prop, span_of, str_prop
+from components.artifacts import has_prop, int_prop, span_of, str_prop
 from pipelines.names import Node, Outcome
 from pipelines.pipeline.evaluation import read_evaluation
 
@@ -64,6 +66,93 @@ def data_check_results(store) -> dict[int, dict]:
         span_of(a): a for a in sorted(store.get_artifacts_by_type(DataCheckResults.TYPE_NAME), key=lambda a: a.id)
     }
     return {span: read_results(a.uri) for span, a in newest.items()}
+
+
+@dataclasses.dataclass
+class Acceptance:
+    """`openct data accept`: a person decided that a span's failed data checks are a real change."""
+
+    time: dt.datetime
+    span: int
+    checks: list[tuple[str, str]]  # (class, feature)
+    by: str
+    reason: str
+
+
+ACCEPT_EXECUTION = "openct.DataAccept"
+
+
+def record_acceptance(store, pipeline_name: str, span: int, by: str, reason: str) -> Acceptance:
+    """Records that the blocking checks of `span`'s newest data check results are accepted, as a
+    SpanAcceptance artifact in the pipeline's context (where the data checks' history resolver
+    finds it: a channel by type queries the pipeline context, as the compiled IR shows), produced
+    by an `openct.DataAccept` execution. Raises ValueError when the span has no such check."""
+    from components.checks import Check
+    from components.data_checks import BLOCKING, FINGERPRINT, DataCheckResults, SpanAcceptance, read_results
+
+    newest = max(
+        (a for a in store.get_artifacts_by_type(DataCheckResults.TYPE_NAME) if span_of(a) == span),
+        key=lambda a: a.id,
+        default=None,
+    )
+    if newest is None:
+        raise ValueError(f"span {span}: no data check results in ML Metadata (has the span been judged?)")
+    if has_prop(newest, BLOCKING):
+        blocking = [tuple(k) for k in json.loads(str_prop(newest, BLOCKING))]
+    else:  # results written before the property: the checks.json beside them
+        checks = map(Check.from_dict, read_results(newest.uri)["checks"])
+        blocking = sorted({(c.cls, c.feature) for c in checks if c.blocks})
+    if not blocking:
+        raise ValueError(f"span {span}: no failed data check to accept in {newest.uri}")
+    context = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if context is None:
+        raise ValueError(f"no pipeline {pipeline_name!r} in ML Metadata")
+    now = dt.datetime.now(dt.UTC)
+    artifact_type = metadata_store_pb2.ArtifactType(name=SpanAcceptance.TYPE_NAME)
+    execution_type = metadata_store_pb2.ExecutionType(name=ACCEPT_EXECUTION)
+    artifact = metadata_store_pb2.Artifact(
+        type_id=store.put_artifact_type(artifact_type), uri="", state=metadata_store_pb2.Artifact.LIVE
+    )
+    values = {
+        "span": span,
+        FINGERPRINT: str_prop(newest, FINGERPRINT),
+        "checks": json.dumps(blocking),
+        "by": by,
+        "reason": reason,
+        "date": f"{now:%Y-%m-%d %H:%M} UTC",
+        "results_id": newest.id,
+    }
+    for key, value in values.items():
+        if isinstance(value, int):
+            artifact.custom_properties[key].int_value = value
+        else:
+            artifact.custom_properties[key].string_value = value
+    execution = Execution(type_id=store.put_execution_type(execution_type), last_known_state=Execution.COMPLETE)
+    event = Event(type=Event.OUTPUT)
+    event.path.steps.add().key = "accepted"
+    store.put_execution(execution, [(artifact, event)], [context])
+    return Acceptance(now, span, blocking, by, reason)
+
+
+def acceptances(store) -> list[Acceptance]:
+    """Every recorded acceptance, oldest first."""
+    from components.data_checks import SpanAcceptance
+
+    return [
+        Acceptance(
+            _time(a.create_time_since_epoch),
+            span_of(a),
+            [tuple(k) for k in json.loads(str_prop(a, "checks") or "[]")],
+            str_prop(a, "by"),
+            str_prop(a, "reason"),
+        )
+        for a in sorted(store.get_artifacts_by_type(SpanAcceptance.TYPE_NAME), key=lambda a: a.id)
+    ]
+
+
+def validated_spans(store) -> set[int]:
+    """Spans with a ValidatedSpan record: they passed the gate."""
+    return {span_of(a) for a in store.get_artifacts_by_type("openct.ValidatedSpan")}
 
 
 def ingested_spans(store) -> set[int]:
@@ -143,10 +232,19 @@ def runs(store, pipeline_name: str) -> list[RunRecord]:
         if Node.EXAMPLE_GEN in by_node:
             outputs = _events(store, by_node[Node.EXAMPLE_GEN].id, (Event.OUTPUT,))
             spans = sorted(span_of(a) for a in store.get_artifacts_by_id(outputs.get("examples", [])))
-        records.append(
-            RunRecord(context.name, trigger, _time(start), (end - start) / 1000, _outcome(store, by_node), spans)
-        )
+        outcome = _outcome(store, by_node)
+        warned = _warned_spans(store, [e.id for n, e in by_node.items() if n == Node.DATA_CHECKS])
+        if warned:
+            outcome += f"; data check warnings on span {', '.join(map(str, warned))}"
+        records.append(RunRecord(context.name, trigger, _time(start), (end - start) / 1000, outcome, spans))
     return sorted(records, key=lambda r: r.started)
+
+
+def _warned_spans(store, executions: list[int]) -> list[int]:
+    """Spans whose DataChecks results (of these executions) carry warnings: failed checks that do
+    not block (a short history, or accepted by a person)."""
+    ids = [i for e in executions for i in _events(store, e, (Event.OUTPUT,)).get("results", [])]
+    return sorted({span_of(a) for a in store.get_artifacts_by_id(ids) if int_prop(a, "warnings", 0)})
 
 
 def _outcome(store, by_node: dict[str, metadata_store_pb2.Execution]) -> str:

@@ -9,8 +9,9 @@ from pipelines.config import PipelineConfig
 from pipelines.data.dataset import CHICAGO_TAXI
 
 
-def small_taxi_csv(path: Path, every: int = 3) -> None:
-    """Every `every`-th row of 2014-07..2015-12 of the taxi sample: six quarters of ~400 rows."""
+def small_taxi_csv(path: Path, every: int = 3, offset: int = 0) -> None:
+    """Every `every`-th row of 2014-07..2015-12 of the taxi sample, from the `offset`-th: six
+    quarters of ~400 rows (another offset: other real trips of the same quarters)."""
     lo, hi = 1404172800, 1451606400  # 2014-07-01, 2016-01-01 UTC
     with open(CHICAGO_TAXI.source_path(), newline="") as src, open(path, "w", newline="") as dst:
         reader = csv.reader(src)
@@ -19,7 +20,7 @@ def small_taxi_csv(path: Path, every: int = 3) -> None:
         writer.writerow(header)
         ts = header.index(CHICAGO_TAXI.timestamp_column)
         rows = [r for r in reader if lo <= int(r[ts]) < hi]
-        writer.writerows(rows[::every])
+        writer.writerows(rows[offset::every])
 
 
 def log_span(config: PipelineConfig, span: int, version: int, **overrides: str) -> None:

@@ -72,6 +72,16 @@ class World:
     def arrive(self, upto: int) -> None:
         cut_spans(self.source, self.data, CHICAGO_TAXI.timestamp_column, 3, upto=upto)
 
+    def fresh_rows(self, quarter: int) -> tuple[list[str], list[list[str]]]:
+        """Real trips of span `quarter`'s period that no span holds (the sample's other rows):
+        a new span made from them repeats no earlier span's rows."""
+        fresh = self.root / "fresh"
+        if not fresh.exists():
+            fresh.mkdir()
+            small_taxi_csv(fresh / "source.csv", offset=1)
+            cut_spans(fresh / "source.csv", fresh / "data", CHICAGO_TAXI.timestamp_column, 3)
+        return read_span(fresh / "data", quarter)
+
     def versions(self) -> list[int]:
         return served_versions(str(self.serving))
 
@@ -170,11 +180,17 @@ def test_3_new_span_retrains_against_the_baseline(world, capsys):
         assert summary.pushed_version is None and world.versions() == [1]
 
 
+def span_4_again(header, rows):
+    """The maker of a span that is span 4's rows again, timestamps moved into the new period
+    (test_4 passes it span 4's own rows; every other maker gets fresh trips)."""
+    return header, rows
+
+
 def _bad_spans():
     """(description, maker, feature the gate must name, kind): each maker turns a clean span's
-    rows into a bad one, which becomes the newest span. The first seven break no rule of the curated
-    schema and are caught by the data checks (against the span's history, or absolute: NaN); the
-    others break the schema."""
+    rows into a bad one, which becomes the newest span. The first eight break no rule of the
+    curated schema and are caught by the data checks (against the span's history, or absolute:
+    NaN, a repeated span); the others break the schema."""
 
     def column(header, rows, name, change):
         col = header.index(name)
@@ -211,6 +227,16 @@ def _bad_spans():
     def label_input_zeroed(header, rows):  # the issue's case: AUC rose, evaluated on the same span
         return column(header, rows, "tips", lambda i, v: "0")
 
+    def one_payment_type(header, rows):  # a join or export default: every trip paid "Cash", in the domain
+        return column(header, rows, "payment_type", lambda i, v: "Cash")
+
+    def fare_extreme_tail(header, rows):  # 3% of fares x100 (cents in a few rows): no decile moves
+        return column(header, rows, "fare", lambda i, v: f"{float(v) * 100:.2f}" if v and i % 33 == 0 else v)
+
+    def money_at_x2(header, rows):  # another currency at x2: under the fixed x3, over fare's own x1.09 squared
+        header, rows = column(header, rows, "fare", lambda i, v: f"{float(v) * 2:.2f}" if v else v)
+        return column(header, rows, "tips", lambda i, v: f"{float(v) * 2:.2f}" if v else v)
+
     def money_in_cents(header, rows):  # fare and tips in cents: the label (tips > 20% fare) is unchanged
         header, rows = column(header, rows, "fare", lambda i, v: f"{float(v) * 100:.0f}" if v else v)
         return column(header, rows, "tips", lambda i, v: f"{float(v) * 100:.0f}" if v else v)
@@ -219,10 +245,14 @@ def _bad_spans():
         ("a tenth of the rows", few_rows, "(dataset)", "VOLUME"),
         ("company mostly missing", company_mostly_missing, "company", "COMPLETENESS"),
         ("a third of the rows exported twice", exported_twice, "(dataset)", "DUPLICATION"),
+        ("span 4's rows again, only their timestamps moved", span_4_again, "(dataset)", "DUPLICATION"),
         ("timestamps in milliseconds", milliseconds, "trip_start_timestamp", "TIME"),
         ("fare NaN in 5% of the rows", fare_nan, "fare", "FINITENESS"),
         ("label input zero on every row", label_input_zeroed, "big_tipper", "LABEL"),
         ("money in cents", money_in_cents, "fare", "SCALE"),
+        ("payment_type collapsed to one value", one_payment_type, "payment_type", "CATEGORY"),
+        ("fare x100 in 3% of the rows", fare_extreme_tail, "fare", "TAIL"),
+        ("money in another currency at x2", money_at_x2, "fare", "SCALE"),
         ("no rows", no_rows, "(dataset)", "NO_ROWS"),
         ("missing column", missing_column, "payment_type", ""),
         ("string in a numeric column", string_in_numeric, "fare", ""),
@@ -231,8 +261,8 @@ def _bad_spans():
 
 
 def into_period(world, header: list[str], rows: list[list[str]], source: int, target: int) -> list[list[str]]:
-    """Span `source`'s rows moved into span `target`'s period (the layout's; rows past a shorter
-    period's end are dropped), so that only the corruption under test is wrong with them."""
+    """Span `source`'s period's rows moved into span `target`'s period (the layout's; rows past a
+    shorter period's end are dropped), so that only the corruption under test is wrong with them."""
     layout = json.loads((world.data / "layout.json").read_text())
     (start, _), (target_start, target_end) = span_period(layout, source), span_period(layout, target)
     col = header.index(CHICAGO_TAXI.timestamp_column)
@@ -245,13 +275,15 @@ def test_4_bad_spans_stop_at_the_gate_and_serving_is_untouched(world):
     before = tree_digest(world.serving)
     number = 5
     for description, make, feature, kind in _bad_spans():
-        header, rows = read_span(world.data, 4)
+        header, rows = read_span(world.data, 4) if make is span_4_again else world.fresh_rows(4)
         header, rows = make(header, into_period(world, header, rows, 4, number))
         write_span(world.data, number, header, rows)
         summary = run_local(world.config)
         assert summary.status == "blocked", f"{description}: {summary.format()}"
         named = f"feature '{feature}': {kind}" if kind else f"feature '{feature}'"
         assert any(named in a for a in summary.anomalies), (description, summary.anomalies)
+        if make is span_4_again:  # the rows of an earlier span, not rows repeated within this one
+            assert any("repeating span 4's" in a for a in summary.anomalies), summary.anomalies
         assert summary.pushed_version is None
         assert world.versions() == served and tree_digest(world.serving) == before
         assert feature in (Path(summary.views_dir) / "ValidationGate.html").read_text()
@@ -310,7 +342,7 @@ def test_4c_a_quoted_header_is_refused_before_exampleGen_not_taken_for_new_colum
 def test_5_worse_model_is_not_blessed_and_not_pushed(world):
     served = world.versions()
     before = tree_digest(world.serving)
-    header, rows = read_span(world.data, 3)
+    header, rows = world.fresh_rows(3)
     number = max(existing_spans(world.data)) + 1
     write_span(world.data, number, header, into_period(world, header, rows, 3, number))  # a good new span
     crippled = world.config.replace(train_steps=1, learning_rate=1e-7, warm_start=False)
@@ -343,6 +375,19 @@ def test_6_status_and_history_answer_from_ml_metadata(world, capsys):
     assert "<- serving" in status and f"version {world.versions()[-1]}" in status
     assert cli.main(["ct", "history", *world.flags()[2:4]]) == 0
     assert main_runs[2].trigger in capsys.readouterr().out
+
+
+def test_6b_columns_in_another_order_are_the_same_data(world):
+    """Valid CSV with the columns in another order (what another exporter writes) is ingested as
+    the same data: CsvExampleGen names columns from each file's own header, and every check and
+    the schema go by name. Real trips of the sample's fifth quarter, columns reversed."""
+    header, rows = world.fresh_rows(5)
+    number = max(existing_spans(world.data)) + 1
+    order = list(reversed(range(len(header))))
+    moved = into_period(world, header, rows, 5, number)
+    write_span(world.data, number, [header[i] for i in order], [[r[i] for i in order] for r in moved])
+    summary = run_local(world.config)
+    assert summary.ok and summary.anomalies == [] and summary.spans[-1] == number, summary.format()
 
 
 def test_7_first_window_with_a_refused_older_span(tmp_path):

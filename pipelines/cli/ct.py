@@ -102,7 +102,7 @@ def cmd_trigger(config: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(config: Any, args: argparse.Namespace) -> str:
+def store_uri(config: Any, args: argparse.Namespace) -> str:
     from pipelines.ct import triggers
 
     uri = triggers.store_uri(config, args.metadata)
@@ -122,7 +122,7 @@ def cmd_status(config: Any, args: argparse.Namespace) -> int:
         if not sep or not there or not here:
             raise ValueError(f"--artifacts-at {args.artifacts_at!r}: expected RUN_PATH=LOCAL_PATH")
         artifacts_at = (there, here)
-    with lineage.open_store(_store(config, args)) as store:
+    with lineage.open_store(store_uri(config, args)) as store:
         records = lineage.models(store, served, artifacts_at=artifacts_at)
     print(
         f"{'model':>6} {'trained':<19} {'spans':<10} {'auc':>7} {'accuracy':>8} {'blessed':<8} {'pushed':<26} serving"
@@ -144,14 +144,23 @@ def cmd_history(config: Any, args: argparse.Namespace) -> int:
     from pipelines import lineage
     from pipelines.reports.summary import span_ranges
 
-    with lineage.open_store(_store(config, args)) as store:
+    with lineage.open_store(store_uri(config, args)) as store:
         records = lineage.runs(store, config.pipeline_name)
-    width = max([len("trigger"), *(len(r.trigger) for r in records)])
-    print(f"{'started':<19} {'seconds':>8} {'trigger':<{width}} {'ingested':<9} outcome")
-    for r in records:
-        print(
-            f"{r.started:%Y-%m-%d %H:%M:%S} {r.seconds:8.1f} {r.trigger:<{width}} {span_ranges(r.spans):<9} {r.outcome}"
+        accepted = lineage.acceptances(store)
+    rows = [(r.started, f"{r.seconds:8.1f}", r.trigger, span_ranges(r.spans), r.outcome) for r in records] + [
+        (
+            a.time,
+            f"{'-':>8}",
+            "data accept",
+            str(a.span),
+            f"accepted {', '.join(f'{c.upper()} on {f!r}' for c, f in a.checks)} by {a.by}: {a.reason}",
         )
+        for a in accepted
+    ]
+    width = max([len("trigger"), *(len(r[2]) for r in rows)])
+    print(f"{'started':<19} {'seconds':>8} {'trigger':<{width}} {'ingested':<9} outcome")
+    for started, seconds, trigger, spans, outcome in sorted(rows, key=lambda r: r[0]):
+        print(f"{started:%Y-%m-%d %H:%M:%S} {seconds} {trigger:<{width}} {spans:<9} {outcome}")
     return 0
 
 

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import BUILD_DIR, DATA_SETTINGS, PipelineConfig
+from pipelines.config import BUILD_DIR, DATA_SETTINGS, STORE_SETTINGS, PipelineConfig
 
 NAME = "data"
-HELP = "draft a dataset spec from a CSV; cut it into time spans; draft a candidate schema"
+HELP = "draft a dataset spec from a CSV; cut it into time spans; draft a candidate schema; accept a flagged span"
 
 
 def register(commands: Any) -> None:
@@ -45,6 +45,19 @@ def register(commands: Any) -> None:
     )
     p.add_argument(
         "--output", default=None, help="where to write it (default <pipeline_root>/../schema/<dataset>.candidate.pbtxt)"
+    )
+    p = commands.add(
+        "accept",
+        cmd_accept,
+        "accept a span's failed data checks as a real change (recorded in ML Metadata, shown by "
+        "`ct history`); the next run judges the span again and lets it pass",
+        STORE_SETTINGS,
+    )
+    p.add_argument("--span", type=int, required=True, help="the span whose failed data checks you reviewed")
+    p.add_argument("--reason", required=True, help="why the change is real, for whoever reads `ct history`")
+    p.add_argument("--by", default=None, help="who accepts it (default: $USER)")
+    p.add_argument(
+        "--metadata", default=None, help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH (default: the local store)"
     )
 
 
@@ -120,4 +133,22 @@ def cmd_draft(config: Any, args: argparse.Namespace) -> int:
         f"next: openct local run --dataset {spec_path} --data-root {config.data_root} "
         f"--pipeline-root {home / 'pipeline'} --serving-dir {home / 'serving'}"
     )
+    return 0
+
+
+def cmd_accept(config: Any, args: argparse.Namespace) -> int:
+    import getpass
+
+    from pipelines import lineage
+    from pipelines.cli.ct import store_uri
+
+    if not args.reason.strip():
+        raise ValueError("--reason must say why the change is real")
+    with lineage.open_store(store_uri(config, args)) as store:
+        accepted = lineage.record_acceptance(
+            store, config.pipeline_name, args.span, args.by or getpass.getuser(), args.reason.strip()
+        )
+    checks = ", ".join(f"{cls.upper()} on '{feature}'" for cls, feature in accepted.checks)
+    print(f"accepted span {accepted.span}: {checks}, by {accepted.by}: {accepted.reason}")
+    print("the next run judges the span again; these checks then warn instead of blocking (on this span file only)")
     return 0

@@ -43,7 +43,7 @@ from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
 from components import pusher as atomic_pusher
-from components.data_checks import DataChecks
+from components.data_checks import DataChecks, SpanAcceptance
 from components.gate import ValidatedSpan, ValidationGate
 from components.schema import CuratedSchemaGen
 from components.span_batch import SpanBatchExampleGen, SpanBatchStatisticsGen
@@ -75,6 +75,7 @@ OUTPUT_SPLITS = example_gen_pb2.Output(
 # statistics always use); the top values are exact while a column has fewer distinct values than
 # the sketch's 1,024 buckets, as every curated domain here. Measured on a full run (16 spans, one
 # StatisticsGen each): 41.9 s -> 30.3 s.
+SEASON_SPANS = 13  # a year of monthly spans and the span being judged
 STATS_OPTIONS = tfdv.StatsOptions(use_sketch_based_topk_uniques=True)
 
 
@@ -104,9 +105,10 @@ def create_pipeline(config: PipelineConfig, span: int | None = None) -> tfx_pipe
     # The validated spans before this one (by type: every run's), for the span-vs-history checks.
     history = Resolver(
         strategy_class=ValidatedHistory,
-        config={"num_spans": config.window_spans},
+        config={"num_spans": history_spans(config)},
         examples=Channel(type=standard_artifacts.Examples),
         validated=Channel(type=ValidatedSpan),
+        accepted=Channel(type=SpanAcceptance),
         current=example_gen.outputs["examples"],
     ).with_id(Node.SPAN_HISTORY)
     validator, checks, gate = _validation(
@@ -209,6 +211,13 @@ def create_pipeline(config: PipelineConfig, span: int | None = None) -> tfx_pipe
     return _pipeline(config, [n for n in nodes if n is not None])
 
 
+def history_spans(config: PipelineConfig) -> int:
+    """How many validated spans the data checks read: the training window's length (their
+    thresholds' history, components.data_checks.split_history) and at least SEASON_SPANS, so that
+    monthly spans have the same month a year before and any layout a year to judge coverage by."""
+    return max(config.window_spans, SEASON_SPANS)
+
+
 def _validation(config: PipelineConfig, schema, examples: Channel, statistics: Channel, history: Resolver) -> tuple:
     """ExampleValidator, DataChecks and the ValidationGate over one span's examples and statistics."""
     validator = ExampleValidator(statistics=statistics, schema=schema.outputs["schema"]).with_id(Node.EXAMPLE_VALIDATOR)
@@ -216,6 +225,7 @@ def _validation(config: PipelineConfig, schema, examples: Channel, statistics: C
         examples=examples,
         statistics=statistics,
         history=history.outputs["validated"],
+        accepted=history.outputs["accepted"],
         config=json.dumps(config.data_checks_config(), sort_keys=True),
     ).with_id(Node.DATA_CHECKS)
     gate = ValidationGate(
@@ -255,9 +265,10 @@ def create_validation_pipeline(config: PipelineConfig, span: int) -> tfx_pipelin
     ).with_id(Node.INGESTED_SPAN)
     history = Resolver(
         strategy_class=ValidatedHistory,
-        config={"num_spans": config.window_spans, "span": span},  # TFX does not chain resolvers
+        config={"num_spans": history_spans(config), "span": span},  # TFX does not chain resolvers
         examples=Channel(type=standard_artifacts.Examples),
         validated=Channel(type=ValidatedSpan),
+        accepted=Channel(type=SpanAcceptance),
     ).with_id(Node.SPAN_HISTORY)
     nodes = _validation(config, schema, ingested.outputs["examples"], ingested.outputs["statistics"], history)
     return _pipeline(config, [schema, ingested, history, *nodes])

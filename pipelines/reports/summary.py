@@ -21,6 +21,7 @@ class RunSummary:
     ingested: list[int] = dataclasses.field(default_factory=list)  # spans ingested by this run
     eval_spans: list[int] = dataclasses.field(default_factory=list)  # what the Evaluator judged on
     anomalies: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)  # data checks that failed but do not block
     metrics: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # model -> name -> value
     validation_failures: list[str] = dataclasses.field(default_factory=list)
     blessed: bool | None = None
@@ -61,6 +62,9 @@ class RunSummary:
             lines.append(f"  evaluated on     : {span_ranges(self.eval_spans)}{why}")
         lines.append(f"  anomalies        : {len(self.anomalies) or 'none'}")
         lines.extend(f"      {a}" for a in self.anomalies)
+        if self.warnings:
+            lines.append(f"  warnings         : {len(self.warnings)} (data checks that failed but do not stop a span)")
+            lines.extend(f"      {w}" for w in self.warnings)
         if self.metrics:
             models = [m for m in ("candidate", "baseline") if m in self.metrics]
             lines.append(

@@ -31,7 +31,7 @@ _STYLE = (  # also readable in the KFP UI's side panel (about 450 px wide): smal
     "body{font-family:sans-serif;font-size:14px;margin:.8em}h2{font-size:1.3em}h3{font-size:1.1em}"
     ".scroll{overflow-x:auto}table{border-collapse:collapse;margin:.6em 0;font-size:13px}"
     "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}th{background:#f3f3f3}"
-    ".bad{color:#b00020}.good{color:#0a7d28}code{font-size:90%;word-break:break-all}"
+    ".bad{color:#b00020}.good{color:#0a7d28}.warn{color:#8a5a00}code{font-size:90%;word-break:break-all}"
 )
 
 
@@ -260,27 +260,38 @@ def _data_checks(outputs, error) -> str:
     if not arts:
         return ""
     results = read_results(arts[0].uri)
-    found = sorted(map(Check.from_dict, results["checks"]), key=lambda c: (c.passed, c.margin))
-    failed = [c for c in found if not c.passed]
+    found = sorted(map(Check.from_dict, results["checks"]), key=lambda c: (c.passed, not c.blocks, c.margin))
+    failed = [c for c in found if c.blocks]
+    warned = [c for c in found if c.warns]
     history = results.get("history_spans", [])
+    seasonal = results.get("seasonal_spans", [])
     head = (
         f"<p>span {results['span']}: {results['profile']['rows']} rows; compared with the validated spans "
-        f"{', '.join(map(str, history)) or '(none yet: only the absolute checks)'}.</p>"
+        f"{', '.join(map(str, history)) or '(none yet: only the absolute checks)'}"
+        + (
+            f", and where that fails with the same period a year before (span {', '.join(map(str, seasonal))})"
+            if seasonal
+            else ""
+        )
+        + ".</p>"
     )
-    verdict = (
-        f"<p class='bad'>{len(failed)} of {len(found)} checks failed: the validation gate stops this run.</p>"
-        if failed
-        else f"<p class='good'>All {len(found)} checks passed.</p>"
-    )
+    if failed:
+        verdict = f"<p class='bad'>{len(failed)} of {len(found)} checks failed: the validation gate stops this run.</p>"
+    else:
+        verdict = f"<p class='good'>All {len(found)} checks passed{' or only warn' if warned else ''}.</p>"
+    if warned:
+        verdict += (
+            f"<p class='warn'>{len(warned)} warning(s): failed, but they do not stop the span (the note says why).</p>"
+        )
     rows = [
         (
             c.cls,
             c.feature,
-            c.what,
+            c.what + (f" ({c.note})" if c.note and not c.passed else ""),
             f"{c.measured:.4g}",
             f"{c.threshold:.4g}",
             f"{c.margin:+.0%}",
-            "ok" if c.passed else "FAIL",
+            "ok" if c.passed else ("FAIL" if c.blocks else c.severity.upper()),
         )
         for c in found
     ]

@@ -76,6 +76,25 @@ def test_data_checks_page_lists_every_check_failed_first(tmp_path):
     assert "FAIL" in page and "+918%" in page  # 900 rows is 9.18 x above the 88.4 threshold
 
 
+def test_data_checks_page_shows_warnings_apart_with_why(tmp_path):
+    import json
+
+    from components.checks import WARN, Check
+
+    note = "a warning: the history covers 6 months, less than the 12 months it needs"
+    checks = [
+        Check("label", "rain", 0.17, 0.15, "max", "|label rate - history mean 0.571|", severity=WARN, note=note),
+        Check("volume", "(dataset)", 184, 18.2, "min", "rows (history min 182)"),
+    ]
+    body = {"span": 2, "history_spans": [1], "seasonal_spans": [], "profile": {"rows": 184}}
+    (tmp_path / "checks.json").write_text(json.dumps({**body, "checks": [c.to_dict() for c in checks]}))
+    page = views.node_page(
+        "DataChecks", "ran", 1.0, {"results": [metadata_store_pb2.Artifact(id=2, uri=str(tmp_path))]}
+    )
+    assert "All 2 checks passed or only warn" in page and "1 warning(s)" in page
+    assert "<td>WARN</td>" in page and note in page and "FAIL" not in page
+
+
 EVALUATION = Path(__file__).parent / "testdata" / "evaluation-with-baseline"  # a real TFMA output
 
 

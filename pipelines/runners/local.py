@@ -9,10 +9,12 @@ code every Kubeflow task runs, so both runners execute a node identically.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -98,10 +100,44 @@ def backfill_plan(present: list[int], window_spans: int, judged: set[int]) -> li
 
 
 def judged_spans(config: PipelineConfig) -> set[int]:
+    """Spans the gate has judged for good: a refused span that a person has since accepted
+    (`openct data accept`) and that has not passed yet is judged again."""
     if not os.path.exists(config.metadata):
         return set()
     with lineage.open_store(config.metadata) as store:
-        return lineage.judged_spans(store, config.pipeline_name)
+        judged = lineage.judged_spans(store, config.pipeline_name)
+        accepted = {a.span for a in lineage.acceptances(store)}
+        return judged - (accepted - lineage.validated_spans(store))
+
+
+@contextlib.contextmanager
+def store_lock(metadata: str, wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """One local run at a time on one ML Metadata store: an exclusive flock(2) on `<store>.lock`.
+
+    Two runs at once on one store both trained and both pushed (versions 2 and 3 from the same
+    span, measured on main at cf86194): each resolved its inputs before the other recorded its
+    outputs. The second now waits, then finds the span done (every node a cache hit). The kernel
+    releases a flock when its holder exits, kill -9 included, so no stale lock outlives a run.
+    `wait(message)` is told once, naming the holder, when the lock is taken. A store that is not a
+    local file (grpc://) is not locked here.
+    """
+    if "://" in metadata:
+        yield
+        return
+    path = Path(metadata + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            if wait:
+                wait(f"another run holds {path} ({f.read().strip() or 'unknown'}): waiting for it to finish")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        os.ftruncate(f.fileno(), 0)
+        f.write(f"pid {os.getpid()}, since {dt.datetime.now():%Y-%m-%d %H:%M:%S}")
+        f.flush()
+        yield
 
 
 def run_local(config: PipelineConfig, progress: Progress | None = None, trigger: str = "manual") -> RunSummary:
@@ -113,8 +149,13 @@ def run_local(config: PipelineConfig, progress: Progress | None = None, trigger:
     pipeline's own validation nodes (dag.create_validation_pipeline). A refused span stops the
     run, as in the pipeline. `trigger` (why the run started) is recorded in the run ids, hence in
     ML Metadata. Returns a RunSummary; never raises for a pipeline failure (the summary says what
-    failed).
+    failed). A second run on the same store waits for the first (store_lock).
     """
+    with store_lock(config.metadata, (lambda message: progress(f"-- {message}", 0, 0, None)) if progress else None):
+        return _run_local(config, progress, trigger)
+
+
+def _run_local(config: PipelineConfig, progress: Progress | None, trigger: str) -> RunSummary:
     summary = RunSummary()
     started = time.monotonic()
     present = spans_lib.existing_spans(config.data_root)
@@ -176,12 +217,30 @@ def short_error(exc: BaseException | None, max_lines: int = 6) -> str:
     return f"{type(exc).__name__}: " + "\n".join(lines)
 
 
+def data_check_warnings(uri: str) -> list[str]:
+    """The DataChecks results' warnings (failed checks that do not block), one line each."""
+    from components.checks import Check
+    from components.data_checks import read_results
+
+    results = read_results(uri)
+    return [
+        f"span {results['span']}: feature '{c.feature}': {c.cls.upper()}: {c.describe()}"
+        for c in map(Check.from_dict, results.get("checks", []))
+        if c.warns
+    ]
+
+
 def fill_from_results(summary: RunSummary, results: list[NodeResult]) -> None:
     """Spans, evaluation, blessing and push, from the main run's node outputs."""
     for r in results:
         summary.node_seconds[r.node_id] = round(summary.node_seconds.get(r.node_id, 0.0) + r.seconds, 2)
     summary.ran_nodes = sum(r.status == NodeStatus.RAN for r in results)
     summary.cached_nodes = sum(r.status == NodeStatus.CACHED for r in results)
+    for r in results:
+        if r.node_id == Node.DATA_CHECKS and r.outputs.get("results"):
+            summary.warnings += [
+                w for w in data_check_warnings(r.outputs["results"][0].uri) if w not in summary.warnings
+            ]
     by_node = {r.node_id: r for r in results}  # later results (the main run) win
     example_gen = by_node.get(Node.EXAMPLE_GEN)
     if example_gen and example_gen.status == NodeStatus.RAN:

@@ -1,4 +1,19 @@
-from pipelines.runners.local import backfill_plan
+import signal
+import subprocess
+import sys
+import time
+
+from pipelines.runners.local import backfill_plan, store_lock
+
+# Holds the flock that store_lock takes (the same call on the same file), prints "held", sleeps.
+HOLDER = (
+    "import fcntl, sys, time\n"
+    "f = open(sys.argv[1], 'a+')\n"
+    "fcntl.flock(f, fcntl.LOCK_EX)\n"
+    "f.write('pid 1, the test holder'); f.flush()\n"
+    "print('held', flush=True)\n"
+    "time.sleep(float(sys.argv[2]))\n"
+)
 
 
 def test_a_fresh_store_backfills_the_windows_older_spans():
@@ -11,3 +26,38 @@ def test_judged_spans_are_not_backfilled_again():
     assert backfill_plan(list(range(1, 11)), window_spans=4, judged={7, 8}) == [9]
     assert backfill_plan(list(range(1, 11)), window_spans=4, judged={7, 8, 9}) == []
     assert backfill_plan([3], window_spans=4, judged=set()) == []
+
+
+def _hold(store, seconds: float) -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, f"{store}.lock", str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_second_run_on_one_store_waits_for_the_first(tmp_path):
+    """Two runs at once on one store both pushed (main at cf86194); the second now waits, told who holds it."""
+    store = tmp_path / "pipeline" / "metadata.sqlite"
+    store.parent.mkdir()
+    holder = _hold(store, 1.5)
+    told: list[str] = []
+    started = time.monotonic()
+    with store_lock(str(store), told.append):
+        assert time.monotonic() - started > 1.2  # entered only once the holder let go (1.5 s after it took it)
+    holder.wait(timeout=10)
+    assert told == [f"another run holds {store}.lock (pid 1, the test holder): waiting for it to finish"]
+    with store_lock(str(store), told.append):  # free again: no wait, no message
+        pass
+    assert len(told) == 1
+
+
+def test_a_killed_run_leaves_no_stale_lock(tmp_path):
+    """kill -9 of the holder: the kernel drops its flock, the next run starts at once."""
+    store = tmp_path / "metadata.sqlite"
+    holder = _hold(store, 60)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    started = time.monotonic()
+    with store_lock(str(store)):
+        assert time.monotonic() - started < 1.0
