@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from absl import logging
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from components.artifacts import int_prop, span_of, str_prop
@@ -78,7 +79,12 @@ def run_pipeline(
 
 
 def _write_view(views_dir: Path | None, result: NodeResult) -> None:
-    if views_dir is not None:
+    """The node's HTML page, best effort: a page that cannot be written (the disk is full) must
+    not hide why the run stopped; measured: ENOSPC during Trainer surfaced as a bare
+    `[Errno 28]` from the failed node's page instead of "Trainer failed" and the summary."""
+    if views_dir is None:
+        return
+    try:
         views.write_view(
             views_dir / f"{result.node_id}.html",
             result.node_id,
@@ -87,6 +93,8 @@ def _write_view(views_dir: Path | None, result: NodeResult) -> None:
             result.outputs,
             result.error,
         )
+    except OSError as exc:
+        logging.warning("view of %s not written: %s", result.node_id, exc)
 
 
 # --- a whole local run: back-fill the window's older spans, then the full pipeline -------------
