@@ -113,7 +113,7 @@ test-cluster: ## Tests marked cluster: the spec in the pipeline image, as pods o
 test-unit: $(LINT_FIRST) ## Lint, then the unit tests only (no end-to-end pipeline runs)
 	@$(WITH_METADATA_SERVER) $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
-crash-matrix: ## kill -9 a local run during each heavy node, then rerun (tests/test_crash_matrix.py; about 6 min)
+crash-matrix: ## kill -9 a local run during each heavy node, then rerun; the disk filling (tests/test_crash_matrix.py; about 5 min)
 	@OPENCT_CRASH_MATRIX=1 $(PY) -m pytest -s -rs tests/test_crash_matrix.py $(PYTEST_ARGS)
 
 replay: ## Replay the taxi spans one at a time with trigger (a corrupted and a drifted span); timeline PNG

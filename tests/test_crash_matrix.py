@@ -11,7 +11,7 @@ line. Then, checked against what TFX wrote:
   execution that completed consumed only LIVE artifacts: none of the killed run's PENDING
   outputs reached a resolver or a node.
 The rerun's time is compared with a clean one-new-span run measured the same way. Figures go to
-build/crash-matrix.json and docs/results.md. About 4 minutes: `make crash-matrix`, not `make test`.
+build/crash-matrix.json and docs/results.md. About 5 minutes: `make crash-matrix`, not `make test`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
         os.environ.get("OPENCT_CRASH_MATRIX") != "1",
-        reason="the crash matrix runs 13 pipelines (about 4 minutes): make crash-matrix",
+        reason="the crash matrix runs 26 pipelines (about 5 minutes): make crash-matrix",
     ),
 ]
 

@@ -61,3 +61,18 @@ def test_a_killed_run_leaves_no_stale_lock(tmp_path):
     started = time.monotonic()
     with store_lock(str(store)):
         assert time.monotonic() - started < 1.0
+
+
+def test_a_view_that_cannot_be_written_does_not_hide_the_node_failure(tmp_path):
+    """The disk full: the failed node's page cannot be written; the failure must still reach the
+    summary (measured: ENOSPC during Trainer surfaced as a bare `[Errno 28]`)."""
+    from pipelines.names import NodeStatus
+    from pipelines.runners.launcher import NodeResult
+    from pipelines.runners.local import _write_view
+
+    blocked = tmp_path / "views"
+    blocked.write_text("a file where the directory should be")  # any OSError, as ENOSPC is
+    failed = NodeResult("Trainer", NodeStatus.FAILED, 1.0, error=OSError(28, "No space left on device"))
+    _write_view(blocked, failed)  # no exception
+    _write_view(tmp_path / "ok", failed)
+    assert "Trainer" in (tmp_path / "ok" / "Trainer.html").read_text()
