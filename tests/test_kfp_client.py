@@ -177,3 +177,22 @@ def test_trigger_on_kfp_starts_one_run_per_new_span(kfp, spec_path, tmp_path, ca
     assert len(fake.runs) == 2, out
     assert f"warning: KFP run {run['run_id']} (new-span-7) has been CANCELING since 2026-11-23 09:00 UTC" in out
     assert "started KFP run" in out
+
+
+def test_wait_follows_a_run_through_the_api_servers_transient_errors():
+    """Measured on KFP 2.17 on kind: with MariaDB restarted mid-run, the next get_run answered HTTP
+    500 (code 13, `Failed to get run: invalid connection`) and the API recovered; the run
+    SUCCEEDED. wait() keeps following it; a 404 is an answer and is raised."""
+
+    class Flaky:
+        def __init__(self, errors):
+            self.errors = list(errors)
+
+        def get_run(self, run_id):
+            if self.errors:
+                raise kfp_server_api.ApiException(status=self.errors.pop(0), reason="Internal Server Error")
+            return kfp_server_api.V2beta1Run(run_id=run_id, state="SUCCEEDED")
+
+    assert kfp_client.wait(Flaky([500, 503]), "r1", timeout=10, poll=0.01) == "SUCCEEDED"
+    with pytest.raises(kfp_server_api.ApiException):
+        kfp_client.wait(Flaky([404]), "r1", timeout=10, poll=0.01)

@@ -134,9 +134,20 @@ def wait(client, run_id: str, timeout: float, poll: float = 10.0) -> str:
     Not kfp's `wait_for_run_completion`: in kfp 2.17.0 it stops only on succeeded, failed,
     skipped and error (sdk/python/kfp/client/client.py:1384), so a canceled run (CANCELED,
     backend/api/v2beta1/run.proto:247) is polled until the timeout."""
+    from kfp_server_api.exceptions import ApiException
+
     deadline = time.monotonic() + timeout
     while True:
-        state = (client.get_run(run_id).state or "UNKNOWN").upper()
+        try:
+            state = (client.get_run(run_id).state or "UNKNOWN").upper()
+        except ApiException as exc:
+            # A 5xx is the API server's, not the run's: measured on KFP 2.17 with MariaDB
+            # restarted mid-run, the next get_run answered 500 `Failed to get run: invalid
+            # connection` (a pooled connection to the old database), then recovered; the run
+            # itself SUCCEEDED. Keep following it; anything else (404, 403) is an answer.
+            if exc.status is None or exc.status < 500:
+                raise
+            state = f"UNKNOWN (the API answered {exc.status}: {exc.reason})"
         if state in FINISHED:
             return state
         if time.monotonic() + poll > deadline:
