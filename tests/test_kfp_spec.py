@@ -128,19 +128,6 @@ def test_images_pinned_caching_off_resources_set(compiled):
         assert {"resourceCpuRequest", "resourceMemoryRequest", "resourceMemoryLimit"} <= set(resources), name
 
 
-def test_node_tasks_retry_once_and_the_gate_never(compiled):
-    """A node task killed mid-work is retried once (KFP 2.17 compiles retryPolicy into Argo's
-    retryStrategy, which retries any failure); the gate's failure is the intended stop of a bad
-    span, and the compile task's is bad input: neither is retried."""
-    _, spec, _ = compiled
-    for name, task in kfp_spec.root_tasks(spec).items():
-        nodes = kfp_spec.nodes_of(spec, task)
-        if not nodes or "ValidationGate" in nodes:
-            assert "retryPolicy" not in task, name
-        else:
-            assert task["retryPolicy"]["maxRetryCount"] == 1 and task["retryPolicy"]["backoffDuration"] == "15s", name
-
-
 def test_run_parameters_in_the_ui_form(compiled):
     _, spec, _ = compiled
     params = spec["root"]["inputDefinitions"]["parameters"]

@@ -264,17 +264,6 @@ def _node_component(image: str, node_ids: list[str]):
     return dsl.container_component(node)
 
 
-# A node task killed mid-work (measured on kind: the executor's process killed as an OOM kill
-# would, exit 137) failed the run; the same span then succeeded. KFP 2.17 turns a task's
-# retryPolicy into Argo's retryStrategy with a limit and a backoff only (backend/src/v2/compiler/
-# argocompiler/container.go:366-376, 667-685), no retryPolicy or expression, so Argo retries any
-# failure (its default, OnFailure). Hence one retry, and none for the validation gate, whose
-# failure is the intended stop of a bad span; a node's deterministic failure costs one more try.
-# The compile task is not retried either: its failures are bad input, named in its log.
-NODE_RETRIES = 1
-RETRY_BACKOFF = "15s"
-
-
 def build_pipeline(config: PipelineConfig, target: KfpTarget):
     """The kfp pipeline (a GraphComponent) for `config`, to compile with kfp's compiler."""
     dag, resolvers = tfx_dag(config)
@@ -351,8 +340,6 @@ def build_pipeline(config: PipelineConfig, target: KfpTarget):
             if not upstream[node_id]:  # a first node of the TFX DAG: after the IR is written
                 task.after(compiled)
             configure(task, RESOURCES.get(node_id, SMALL), models=node_id == Node.PUSHER)
-            if Node.GATE not in groups[node_id]:
-                task.set_retry(num_retries=NODE_RETRIES, backoff_duration=RETRY_BACKOFF)
             tasks[node_id] = task
 
     return kfp_pipeline
