@@ -137,6 +137,10 @@ class Check:
         text = f"{self.what}: measured {self.measured:.4g}, threshold {self.sign} {self.threshold:.4g}"
         return f"{text} ({self.note})" if self.note and not self.passed else text
 
+    def line(self) -> str:
+        """The check as one line: feature, class, what was measured against what."""
+        return f"feature '{self.feature}': {self.cls.upper()}: {self.describe()}"
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Check:
         """From to_dict's JSON; records written before a field existed get its default."""

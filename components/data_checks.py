@@ -93,7 +93,6 @@ def profile_from_statistics(by_split: dict[str, Any], scale_features: list[str],
             zeros[name] = zeros.get(name, 0) + num.num_zeros
             if common.num_non_missing:
                 maxima[name] = max(maxima.get(name, num.max), num.max)
-            if common.num_non_missing:
                 for histogram in num.histograms:
                     if histogram.type == statistics_pb2.Histogram.QUANTILES and len(histogram.buckets) >= 2:
                         lows = [b.low_value for b in histogram.buckets[1:]]
@@ -323,4 +322,4 @@ def DataChecks(  # noqa: N802 - TFX components are classes by convention
         flush=True,
     )
     for c in warned:
-        print(f"    warning: feature '{c.feature}': {c.cls.upper()}: {c.describe()}", flush=True)
+        print(f"    warning: {c.line()}", flush=True)

@@ -78,6 +78,10 @@ class Acceptance:
     by: str
     reason: str
 
+    @property
+    def checks_text(self) -> str:
+        return ", ".join(f"{cls.upper()} on '{feature}'" for cls, feature in self.checks)
+
 
 ACCEPT_EXECUTION = "openct.DataAccept"
 
@@ -87,8 +91,7 @@ def record_acceptance(store, pipeline_name: str, span: int, by: str, reason: str
     SpanAcceptance artifact in the pipeline's context (where the data checks' history resolver
     finds it: a channel by type queries the pipeline context, as the compiled IR shows), produced
     by an `openct.DataAccept` execution. Raises ValueError when the span has no such check."""
-    from components.checks import Check
-    from components.data_checks import BLOCKING, FINGERPRINT, DataCheckResults, SpanAcceptance, read_results
+    from components.data_checks import BLOCKING, FINGERPRINT, DataCheckResults, SpanAcceptance
 
     newest = max(
         (a for a in store.get_artifacts_by_type(DataCheckResults.TYPE_NAME) if span_of(a) == span),
@@ -97,11 +100,9 @@ def record_acceptance(store, pipeline_name: str, span: int, by: str, reason: str
     )
     if newest is None:
         raise ValueError(f"span {span}: no data check results in ML Metadata (has the span been judged?)")
-    if has_prop(newest, BLOCKING):
-        blocking = [tuple(k) for k in json.loads(str_prop(newest, BLOCKING))]
-    else:  # results written before the property: the checks.json beside them
-        checks = map(Check.from_dict, read_results(newest.uri)["checks"])
-        blocking = sorted({(c.cls, c.feature) for c in checks if c.blocks})
+    if not has_prop(newest, BLOCKING):  # nor the span file's fingerprint that an acceptance is bound to
+        raise ValueError(f"span {span} was judged by an older openct: run the pipeline again, then accept it")
+    blocking = [tuple(k) for k in json.loads(str_prop(newest, BLOCKING))]
     if not blocking:
         raise ValueError(f"span {span}: no failed data check to accept in {newest.uri}")
     context = store.get_context_by_type_and_name("pipeline", pipeline_name)
@@ -152,7 +153,9 @@ def acceptances(store) -> list[Acceptance]:
 
 def validated_spans(store) -> set[int]:
     """Spans with a ValidatedSpan record: they passed the gate."""
-    return {span_of(a) for a in store.get_artifacts_by_type("openct.ValidatedSpan")}
+    from components.data_checks import ValidatedSpan
+
+    return {span_of(a) for a in store.get_artifacts_by_type(ValidatedSpan.TYPE_NAME)}
 
 
 def ingested_spans(store) -> set[int]:
@@ -233,17 +236,17 @@ def runs(store, pipeline_name: str) -> list[RunRecord]:
             outputs = _events(store, by_node[Node.EXAMPLE_GEN].id, (Event.OUTPUT,))
             spans = sorted(span_of(a) for a in store.get_artifacts_by_id(outputs.get("examples", [])))
         outcome = _outcome(store, by_node)
-        warned = _warned_spans(store, [e.id for n, e in by_node.items() if n == Node.DATA_CHECKS])
+        warned = _warned_spans(store, by_node[Node.DATA_CHECKS].id) if Node.DATA_CHECKS in by_node else []
         if warned:
             outcome += f"; data check warnings on span {', '.join(map(str, warned))}"
         records.append(RunRecord(context.name, trigger, _time(start), (end - start) / 1000, outcome, spans))
     return sorted(records, key=lambda r: r.started)
 
 
-def _warned_spans(store, executions: list[int]) -> list[int]:
-    """Spans whose DataChecks results (of these executions) carry warnings: failed checks that do
+def _warned_spans(store, execution_id: int) -> list[int]:
+    """Spans whose DataChecks results (of this execution) carry warnings: failed checks that do
     not block (a short history, or accepted by a person)."""
-    ids = [i for e in executions for i in _events(store, e, (Event.OUTPUT,)).get("results", [])]
+    ids = _events(store, execution_id, (Event.OUTPUT,)).get("results", [])
     return sorted({span_of(a) for a in store.get_artifacts_by_id(ids) if int_prop(a, "warnings", 0)})
 
 

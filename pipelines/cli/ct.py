@@ -153,7 +153,7 @@ def cmd_history(config: Any, args: argparse.Namespace) -> int:
             f"{'-':>8}",
             "data accept",
             str(a.span),
-            f"accepted {', '.join(f'{c.upper()} on {f!r}' for c, f in a.checks)} by {a.by}: {a.reason}",
+            f"accepted {a.checks_text} by {a.by}: {a.reason}",
         )
         for a in accepted
     ]

@@ -148,7 +148,6 @@ def cmd_accept(config: Any, args: argparse.Namespace) -> int:
         accepted = lineage.record_acceptance(
             store, config.pipeline_name, args.span, args.by or getpass.getuser(), args.reason.strip()
         )
-    checks = ", ".join(f"{cls.upper()} on '{feature}'" for cls, feature in accepted.checks)
-    print(f"accepted span {accepted.span}: {checks}, by {accepted.by}: {accepted.reason}")
+    print(f"accepted span {accepted.span}: {accepted.checks_text}, by {accepted.by}: {accepted.reason}")
     print("the next run judges the span again; these checks then warn instead of blocking (on this span file only)")
     return 0

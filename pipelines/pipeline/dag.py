@@ -75,7 +75,6 @@ OUTPUT_SPLITS = example_gen_pb2.Output(
 # statistics always use); the top values are exact while a column has fewer distinct values than
 # the sketch's 1,024 buckets, as every curated domain here. Measured on a full run (16 spans, one
 # StatisticsGen each): 41.9 s -> 30.3 s.
-SEASON_SPANS = 13  # a year of monthly spans and the span being judged
 STATS_OPTIONS = tfdv.StatsOptions(use_sketch_based_topk_uniques=True)
 
 
@@ -209,6 +208,9 @@ def create_pipeline(config: PipelineConfig, span: int | None = None) -> tfx_pipe
         pusher,
     ]
     return _pipeline(config, [n for n in nodes if n is not None])
+
+
+SEASON_SPANS = 13  # a year of monthly spans and the span being judged
 
 
 def history_spans(config: PipelineConfig) -> int:

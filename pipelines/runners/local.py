@@ -231,11 +231,7 @@ def data_check_warnings(uri: str) -> list[str]:
     from components.data_checks import read_results
 
     results = read_results(uri)
-    return [
-        f"span {results['span']}: feature '{c.feature}': {c.cls.upper()}: {c.describe()}"
-        for c in map(Check.from_dict, results.get("checks", []))
-        if c.warns
-    ]
+    return [f"span {results['span']}: {c.line()}" for c in map(Check.from_dict, results.get("checks", [])) if c.warns]
 
 
 def fill_from_results(summary: RunSummary, results: list[NodeResult]) -> None:
