@@ -88,9 +88,13 @@ schema: ## Infer a candidate schema from the spans for review (never touches the
 
 # The tests run beside openct's ML Metadata gRPC server (its own Python 3.11 env), on a free port.
 WITH_METADATA_SERVER := deploy/metadata-server/with-server.sh
+# tests/test_alerts.py runs a real Prometheus Alertmanager, built once on the host from the Go
+# module proxy (deploy/alertmanager.sh, needs Go) and bound into the environment; without Go the
+# script says so and that test skips, naming the reason.
+ALERTMANAGER_ENV = am=$$(deploy/alertmanager.sh) && export OPENCT_ALERTMANAGER=$$am OPENCT_BIND="$$OPENCT_BIND $$(dirname $$am)";
 
 test: $(LINT_FIRST) ## Lint, then all tests: unit and end-to-end (the command CI runs)
-	@$(WITH_METADATA_SERVER) $(PY) -m pytest $(PYTEST_ARGS)
+	@$(ALERTMANAGER_ENV) $(WITH_METADATA_SERVER) $(PY) -m pytest $(PYTEST_ARGS)
 	@tests/ui_check/run.sh --self-test
 
 lint: ## Style and structure: ruff (lint, format), mypy, import contracts (pyproject.toml)
@@ -111,7 +115,7 @@ test-cluster: ## Tests marked cluster: the spec in the pipeline image, as pods o
 	@OPENCT_BIND="$(OPENCT_BIND) $(HOME)/.kube" $(PY) -m pytest -m cluster -s -rs $(PYTEST_ARGS)
 
 test-unit: $(LINT_FIRST) ## Lint, then the unit tests only (no end-to-end pipeline runs)
-	@$(WITH_METADATA_SERVER) $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	@$(ALERTMANAGER_ENV) $(WITH_METADATA_SERVER) $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 crash-matrix: ## kill -9 a local run during each heavy node, then rerun; the disk filling (tests/test_crash_matrix.py; about 5 min)
 	@OPENCT_CRASH_MATRIX=1 $(PY) -m pytest -s -rs tests/test_crash_matrix.py $(PYTEST_ARGS)
@@ -182,6 +186,8 @@ deploy: ## Apply our layer (volumes, RBAC, TF Serving: kustomize/overlays/kind);
 	@$(MAKE_VOLUMES)
 	kubectl apply -k kustomize/overlays/kind
 	@$(OPENCT) data spans --data-root $(KIND_VOLUMES)/pipeline/data
+	@# TF Serving's --model_config_file (kustomize/base/serving.yaml) must exist when it starts
+	@$(OPENCT) serving init --serving-dir $(KIND_VOLUMES)/models --serving-mount /models
 
 ui: ## Show the KFP UI address (port-forward it when the kind port mapping is not there)
 	@$(NEED) kubectl cluster

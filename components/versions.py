@@ -1,7 +1,8 @@
 """The layout of a serving directory: <serving_dir>/<model>/<version>, versions 1, 2, 3, ...
 
-The Pusher (components.pusher) writes it and TF Serving serves its highest number; everything
-else that asks which version is serving reads it here (through pipelines.serving.served_version),
+The Pusher (components.pusher) writes it and TF Serving serves its highest number unless a pin
+says otherwise (components.serving_config); everything else that asks which version is serving
+reads it through pipelines.serving.served_version,
 without importing the Pusher's executor. fileio: local paths and gs:// alike.
 """
 

@@ -29,7 +29,7 @@ ENV_PREFIX = "OPENCT_"
 # still set any of them).
 DATA_SETTINGS = ("dataset", "data_root", "span_months")
 STORE_SETTINGS = ("pipeline_name", "pipeline_root", "metadata_path")
-SERVING_SETTINGS = ("dataset", "serving_dir", "model_name")
+SERVING_SETTINGS = ("dataset", "serving_dir", "model_name", "serving_mount")
 
 
 def _setting(default: Any, doc: str) -> Any:
@@ -48,6 +48,9 @@ class PipelineConfig:
     metadata_path: str = _setting("", "SQLite ML Metadata; default <pipeline_root>/metadata.sqlite")
     serving_dir: str = _setting(str(BUILD_DIR / "serving"), "pushed models: <serving_dir>/<model>/<version>")
     model_name: str = _setting("", "served model name (TF Serving's model directory); default: the dataset's name")
+    serving_mount: str = _setting(
+        "", "the serving directory as TF Serving sees it (its model config's base_path); default: serving_dir"
+    )
     span_months: int = _setting(
         0, "months of data per span when cutting the source CSV; 0: as recorded in the data root (3 for a new one)"
     )
@@ -68,6 +71,17 @@ class PipelineConfig:
     min_auc: float = _setting(0.65, "absolute gate on the candidate's AUC (overall slice)")
     min_accuracy: float = _setting(0.6, "absolute gate on the candidate's binary accuracy (overall slice)")
     max_auc_drop: float = _setting(0.01, "allowed AUC drop against the baseline model")
+    # The trigger policy (`openct ct trigger`), off by default: a run per new span, as soon as it
+    # arrives. Runs are counted from ML Metadata (any trigger, manual ones too; not the back-fill).
+    trigger_min_new_rows: int = _setting(0, "the trigger waits until the new spans hold at least this many rows")
+    trigger_cooldown_minutes: int = _setting(0, "the trigger starts no run within this many minutes of the last start")
+    trigger_daily_runs: int = _setting(
+        0, "the trigger starts no run once this many started in the last 24 h (0: no limit)"
+    )
+    alertmanager_url: str = _setting(
+        "", "Prometheus Alertmanager (e.g. http://localhost:9093): blocked spans, failed runs, drift... alert there"
+    )
+    alert_webhook_url: str = _setting("", "a URL that receives the same alerts as one JSON POST")
     # Empty means Beam's DirectRunner with its defaults (in_memory, 1 worker). Non-empty arguments
     # without a dependency option (--sdk_container_image, --setup_file, --extra_packages,
     # --requirements_file) make TFX copy and package its whole install (52 MB, 2.5 s) for every
@@ -84,6 +98,8 @@ class PipelineConfig:
             raise ValueError("window_spans must be >= 1 and span_months >= 0")
         if self.train_steps < 1 or self.batch_size < 1:
             raise ValueError("train_steps and batch_size must be >= 1")
+        if min(self.trigger_min_new_rows, self.trigger_cooldown_minutes, self.trigger_daily_runs) < 0:
+            raise ValueError("trigger_min_new_rows, trigger_cooldown_minutes and trigger_daily_runs must be >= 0")
         if not 0.0 <= self.min_auc <= 1.0 or not 0.0 <= self.min_accuracy <= 1.0:
             raise ValueError("min_auc and min_accuracy must be in [0, 1]")
         _ = self.hidden_layer_sizes  # validates the list
@@ -108,6 +124,13 @@ class PipelineConfig:
     @property
     def model_serving_dir(self) -> str:
         return str(Path(self.serving_dir) / self.served_model_name)
+
+    @property
+    def served_base_path(self) -> str:
+        """Our model's directory as TF Serving reads it: TF Serving wants it absolute
+        (server_core.cc:130-149 refuses a relative base_path)."""
+        mount = self.serving_mount or str(Path(self.serving_dir).resolve())
+        return mount.rstrip("/") + "/" + self.served_model_name
 
     @property
     def hidden_layer_sizes(self) -> list[int]:

@@ -105,15 +105,7 @@ def record_acceptance(store, pipeline_name: str, span: int, by: str, reason: str
     blocking = [tuple(k) for k in json.loads(str_prop(newest, BLOCKING))]
     if not blocking:
         raise ValueError(f"span {span}: no failed data check to accept in {newest.uri}")
-    context = store.get_context_by_type_and_name("pipeline", pipeline_name)
-    if context is None:
-        raise ValueError(f"no pipeline {pipeline_name!r} in ML Metadata")
     now = dt.datetime.now(dt.UTC)
-    artifact_type = metadata_store_pb2.ArtifactType(name=SpanAcceptance.TYPE_NAME)
-    execution_type = metadata_store_pb2.ExecutionType(name=ACCEPT_EXECUTION)
-    artifact = metadata_store_pb2.Artifact(
-        type_id=store.put_artifact_type(artifact_type), uri="", state=metadata_store_pb2.Artifact.LIVE
-    )
     values = {
         "span": span,
         FINGERPRINT: str_prop(newest, FINGERPRINT),
@@ -123,16 +115,81 @@ def record_acceptance(store, pipeline_name: str, span: int, by: str, reason: str
         "date": f"{now:%Y-%m-%d %H:%M} UTC",
         "results_id": newest.id,
     }
-    for key, value in values.items():
-        if isinstance(value, int):
-            artifact.custom_properties[key].int_value = value
-        else:
-            artifact.custom_properties[key].string_value = value
-    execution = Execution(type_id=store.put_execution_type(execution_type), last_known_state=Execution.COMPLETE)
-    event = Event(type=Event.OUTPUT)
-    event.path.steps.add().key = "accepted"
-    store.put_execution(execution, [(artifact, event)], [context])
+    _record(store, pipeline_name, SpanAcceptance.TYPE_NAME, ACCEPT_EXECUTION, "accepted", values)
     return Acceptance(now, span, blocking, by, reason)
+
+
+def _record(
+    store, pipeline_name: str, artifact_type: str, execution_type: str, key: str, values: dict[str, int | str]
+) -> None:
+    """A person's decision as an artifact (custom properties `values`) in the pipeline's context,
+    output `key` of a COMPLETE execution of `execution_type`."""
+    context = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if context is None:
+        raise ValueError(f"no pipeline {pipeline_name!r} in ML Metadata")
+    artifact = metadata_store_pb2.Artifact(
+        type_id=store.put_artifact_type(metadata_store_pb2.ArtifactType(name=artifact_type)),
+        uri="",
+        state=metadata_store_pb2.Artifact.LIVE,
+    )
+    for name, value in values.items():
+        if isinstance(value, int):
+            artifact.custom_properties[name].int_value = value
+        else:
+            artifact.custom_properties[name].string_value = value
+    execution = Execution(
+        type_id=store.put_execution_type(metadata_store_pb2.ExecutionType(name=execution_type)),
+        last_known_state=Execution.COMPLETE,
+    )
+    event = Event(type=Event.OUTPUT)
+    event.path.steps.add().key = key
+    store.put_execution(execution, [(artifact, event)], [context])
+
+
+@dataclasses.dataclass
+class ServingChange:
+    """`openct serving pin|unpin|rollback`: what serving was moved to, by whom and why."""
+
+    time: dt.datetime
+    action: str  # pin, rollback, unpin
+    version: int | None  # the pinned version; None after unpin
+    canary: int | None
+    by: str
+    reason: str
+
+    @property
+    def text(self) -> str:
+        where = f"serving v{self.version}" if self.version is not None else "serving the newest push"
+        canary = f", canary v{self.canary}" if self.canary is not None else ""
+        return f"{self.action}: {where}{canary}, by {self.by}: {self.reason}"
+
+
+SERVING_CHANGE = "openct.ServingChange"
+
+
+def record_serving_change(store, pipeline_name: str, change: ServingChange) -> None:
+    values: dict[str, int | str] = {"action": change.action, "by": change.by, "reason": change.reason}
+    values |= {"date": f"{change.time:%Y-%m-%d %H:%M} UTC"}
+    if change.version is not None:
+        values["version"] = change.version
+    if change.canary is not None:
+        values["canary"] = change.canary
+    _record(store, pipeline_name, SERVING_CHANGE, SERVING_CHANGE, "serving", values)
+
+
+def serving_changes(store) -> list[ServingChange]:
+    """Every recorded serving change, oldest first."""
+    return [
+        ServingChange(
+            _time(a.create_time_since_epoch),
+            str_prop(a, "action"),
+            int_prop(a, "version") if has_prop(a, "version") else None,
+            int_prop(a, "canary") if has_prop(a, "canary") else None,
+            str_prop(a, "by"),
+            str_prop(a, "reason"),
+        )
+        for a in sorted(store.get_artifacts_by_type(SERVING_CHANGE), key=lambda a: a.id)
+    ]
 
 
 def acceptances(store) -> list[Acceptance]:
@@ -227,7 +284,8 @@ def runs(store, pipeline_name: str) -> list[RunRecord]:
         executions = store.get_executions_by_context(context.id)
         if not executions:
             continue
-        by_node = {_node_of(store, e.id, pipeline_name): e for e in executions}
+        # A node retried (an Argo retry of a killed pod) has an execution per attempt: the last decides.
+        by_node = {_node_of(store, e.id, pipeline_name): e for e in sorted(executions, key=lambda e: e.id)}
         trigger = context.name.split(TRIGGER_SEPARATOR, 1)[1] if TRIGGER_SEPARATOR in context.name else "manual"
         start = min(e.create_time_since_epoch for e in executions)
         end = max(e.last_update_time_since_epoch for e in executions)
@@ -241,6 +299,29 @@ def runs(store, pipeline_name: str) -> list[RunRecord]:
             outcome += f"; data check warnings on span {', '.join(map(str, warned))}"
         records.append(RunRecord(context.name, trigger, _time(start), (end - start) / 1000, outcome, spans))
     return sorted(records, key=lambda r: r.started)
+
+
+def gate_findings(store, run_id: str, pipeline_name: str) -> list[str]:
+    """The anomaly lines of a run's failed ValidationGate, read from its inputs (ExampleValidator's
+    anomalies, the data checks' results) as the gate read them; [] when its gate did not fail."""
+    from components.data_checks import read_results
+    from components.gate import check_anomalies, list_anomalies, read_anomalies
+
+    context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if context is None:
+        return []
+    for execution in store.get_executions_by_context(context.id):
+        if _node_of(store, execution.id, pipeline_name) != Node.GATE or execution.last_known_state != Execution.FAILED:
+            continue
+        inputs = _events(store, execution.id, (Event.INPUT,))
+        found = []
+        for anomalies in store.get_artifacts_by_id(inputs.get("anomalies", [])):
+            splits = json.loads(str_prop(anomalies, "split_names") or "[]")
+            found += list_anomalies(read_anomalies(anomalies.uri, splits))
+        for checks in store.get_artifacts_by_id(inputs.get("checks", [])):
+            found += check_anomalies(read_results(checks.uri))
+        return [str(a) for a in found]
+    return []
 
 
 def _warned_spans(store, execution_id: int) -> list[int]:

@@ -13,17 +13,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from components.versions import served_versions
+from components import serving_config
 from pipelines.data.dataset import DatasetSpec
 from pipelines.data.spans import existing_spans, read_rows, span_path
 
 REQUEST_LOGS = "request-logs"
 
 
-def served_version(model_serving_dir: str) -> int | None:
-    """The version TF Serving serves from <serving_dir>/<model>: the highest complete one."""
-    versions = served_versions(model_serving_dir)
-    return versions[-1] if versions else None
+def served_version(serving_dir: str, model: str) -> int | None:
+    """The version TF Serving serves from <serving_dir>/<model>: the pinned one
+    (components.serving_config), else the highest complete one."""
+    return serving_config.served(serving_dir, model)
 
 
 def request_log_dir(serving_dir: str, model: str, version: int) -> Path:
@@ -103,9 +103,15 @@ def sample_rows(data_root: str, count: int) -> tuple[Path, list[dict[str, str]]]
     return path, out
 
 
-def predict(url: str, model: str, body: dict[str, Any], timeout: float = 30.0) -> list:
+def model_url(url: str, model: str, label: str | None = None) -> str:
+    """TF Serving's REST address of a model, or of the version under a label
+    (model_servers/http_rest_api_util.cc:31-32: /v1/models/<name>/labels/<label>:predict)."""
+    return f"{url.rstrip('/')}/v1/models/{model}" + (f"/labels/{label}" if label else "")
+
+
+def predict(url: str, model: str, body: dict[str, Any], label: str | None = None, timeout: float = 30.0) -> list:
     request = urllib.request.Request(
-        f"{url.rstrip('/')}/v1/models/{model}:predict",
+        model_url(url, model, label) + ":predict",
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
@@ -113,11 +119,31 @@ def predict(url: str, model: str, body: dict[str, Any], timeout: float = 30.0) -
         return json.loads(response.read())["predictions"]
 
 
+def _version_status(url: str, model: str, timeout: float) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(model_url(url, model), timeout=timeout) as response:  # noqa: S310
+        return json.loads(response.read())["model_version_status"]
+
+
+def available_versions(url: str, model: str, timeout: float = 30.0) -> set[int]:
+    """The versions TF Serving reports AVAILABLE (its model status API)."""
+    return {int(s["version"]) for s in _version_status(url, model, timeout) if s.get("state") == "AVAILABLE"}
+
+
 def loaded_version(url: str, model: str, timeout: float = 30.0) -> int:
     """The version TF Serving answers with (its model status API: the newest AVAILABLE one)."""
-    with urllib.request.urlopen(f"{url.rstrip('/')}/v1/models/{model}", timeout=timeout) as response:  # noqa: S310
-        status = json.loads(response.read())["model_version_status"]
-    available = [int(s["version"]) for s in status if s.get("state") == "AVAILABLE"]
+    available = available_versions(url, model, timeout)
     if not available:
-        raise ValueError(f"TF Serving at {url} has no AVAILABLE version of model {model}: {status}")
+        raise ValueError(f"TF Serving at {url} has no AVAILABLE version of model {model}")
     return max(available)
+
+
+def label_version(config, label: str) -> int:
+    """The version under `label` in the model config we wrote. (TF Serving's status API for a label
+    answers with every version, get_model_status_impl.cc:82-107, so it cannot say.)"""
+    state = serving_config.read(config.serving_dir, config.served_model_name)
+    labels = dict(state.labels)
+    if label not in labels:
+        raise KeyError(
+            f"no label {label!r} in {serving_config.config_path(config.serving_dir)} (labels: {labels or 'none'})"
+        )
+    return labels[label]

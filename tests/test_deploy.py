@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -167,7 +168,11 @@ def test_compiled_spec_uses_the_deployed_volumes_and_image():
     claims = by_kind(objects, "PersistentVolumeClaim")
     assert ("kubeflow", target.pipeline_pvc) in claims and ("kubeflow", target.models_pvc) in claims
     serving = by_kind(objects, "Deployment")[("openct", "tf-serving")]["spec"]["template"]["spec"]
-    assert any(a == "--model_base_path=/models/taxi" for a in serving["containers"][0]["args"])
+    args = serving["containers"][0]["args"]
+    # the model config file that `make deploy` starts (openct serving init) and the serving commands change
+    assert "--model_config_file=/models/models.config" in args and "--model_config_file_poll_wait_seconds=30" in args
+    assert "--allow_version_labels_for_unavailable_models=true" in args
+    assert "--serving-mount /models" in (REPO / "Makefile").read_text()
     makefile = (REPO / "Makefile").read_text()
     version = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
     assert target.image == f"openct-pipeline:{version}"
@@ -179,7 +184,9 @@ def test_compiled_spec_uses_the_deployed_volumes_and_image():
         v["name"]: v["persistentVolumeClaim"]["claimName"] for v in trigger["volumes"] if "persistentVolumeClaim" in v
     }
     assert claims == {"pipeline": target.pipeline_pvc, "models": target.models_pvc}
-    command = trigger["containers"][0]["command"]
+    shell, flag, script = trigger["containers"][0]["command"]
+    command = shlex.split(script.split(";")[0])
+    assert (shell, flag) == ("sh", "-c") and command[:6] == ["python3", "-m", "pipelines.cli", "ct", "trigger", "--kfp"]
     assert command[command.index("--serving-dir") + 1] == target.models_mount
     assert "PIPELINE_IMAGE := $(or $(IMAGE),openct-pipeline:$(VERSION_TAG))" in makefile
     assert "SERVICE_ACCOUNT ?= openct-pipeline" in makefile

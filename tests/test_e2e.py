@@ -27,6 +27,7 @@ from pipelines.data.spans import cut_spans, existing_spans, span_path
 from pipelines.reports.summary import RunSummary
 from pipelines.runners.local import run_local
 from tests.taxi_sample import small_taxi_csv
+from tests.webhook_sink import WebhookSink
 
 pytestmark = pytest.mark.e2e
 
@@ -153,8 +154,9 @@ def test_2_rerun_without_new_data_is_cached_and_pushes_nothing(world):
 
 def test_2b_trigger_with_no_new_span_starts_nothing(world, capsys):
     runs_before = len(world.history())
-    assert cli.main(["ct", "trigger", *world.flags()]) == 0
-    assert "no new span" in capsys.readouterr().out
+    assert cli.main(["ct", "trigger", *world.flags()]) == cli.EXIT_NOTHING
+    out = capsys.readouterr().out
+    assert "no new span" in out and "decided by rule no-new-span" in out
     assert len(world.history()) == runs_before
 
 
@@ -290,9 +292,14 @@ def test_4_bad_spans_stop_at_the_gate_and_serving_is_untouched(world):
         number += 1
 
 
-def test_4b_cli_reports_the_gate_with_exit_code_3(world):
-    """The same through the command a person runs: non-zero exit, anomaly named on the console."""
+def test_4b_cli_reports_the_gate_with_exit_code_3_and_alerts(world):
+    """The same through the command a person runs: non-zero exit, anomaly named on the console,
+    and an alert with the span, the run and the gate's anomaly lines (to a webhook here;
+    tests/test_alerts.py sends the same to a real Alertmanager)."""
+    sink = WebhookSink()
     args = [
+        "--alert-webhook-url",
+        sink.url,
         "--data-root",
         world.config.data_root,
         "--pipeline-root",
@@ -314,6 +321,27 @@ def test_4b_cli_reports_the_gate_with_exit_code_3(world):
     assert "Run summary: BLOCKED" in proc.stdout
     assert "feature 'payment_type'" in proc.stdout
     assert "stopped by the data validation gate" in proc.stderr
+    (body,) = sink.wait(1, timeout=5)
+    sink.close()
+    (alert,) = body["alerts"]
+    newest = max(existing_spans(world.data))
+    assert alert["labels"] == {
+        "alertname": "OpenctSpanBlocked",
+        "pipeline": "openct",
+        "severity": "critical",
+        "span": str(newest),
+    }
+    assert "payment_type" in alert["annotations"]["description"] and alert["annotations"]["run"].endswith("manual")
+    # The exit handler's task on Kubeflow (`openct alert`) reads the same from ML Metadata alone.
+    run = alert["annotations"]["run"]
+    sink = WebhookSink()
+    assert (
+        cli.main(["alert", "--run-id", run, "--metadata", world.config.metadata, "--alert-webhook-url", sink.url]) == 0
+    )
+    (body,) = sink.wait(1, timeout=5)
+    sink.close()
+    assert body["alerts"][0]["labels"] == alert["labels"]
+    assert body["alerts"][0]["annotations"]["description"] == alert["annotations"]["description"]
 
 
 def test_4c_a_quoted_header_is_refused_before_exampleGen_not_taken_for_new_columns(world):
@@ -372,7 +400,7 @@ def test_6_status_and_history_answer_from_ml_metadata(world, capsys):
     capsys.readouterr()
     assert cli.main(["ct", "status", *world.flags()[2:6]]) == 0
     status = capsys.readouterr().out
-    assert "<- serving" in status and f"version {world.versions()[-1]}" in status
+    assert "<- serving" in status and f"serving: v{world.versions()[-1]}, the newest push" in status
     assert cli.main(["ct", "history", *world.flags()[2:4]]) == 0
     assert main_runs[2].trigger in capsys.readouterr().out
 
@@ -422,3 +450,75 @@ def test_7_first_window_with_a_refused_older_span(tmp_path):
         assert lineage.judged_spans(store, world.config.pipeline_name) == {1, 2, 3, 4}
         validated = {r.custom_properties["span"].int_value for r in store.get_artifacts_by_type("openct.ValidatedSpan")}
     assert validated == {1, 3}
+
+
+def serving_cli(world: World, *args: str) -> int:
+    c = world.config
+    flags = ["--serving-dir", c.serving_dir, "--pipeline-root", c.pipeline_root]
+    return cli.main(["serving", args[0], *flags, *args[1:]])
+
+
+def push_a_good_span(world: World, quarter: int) -> int:
+    """A new span of real trips, run with the model gate's AUC drop allowance wide open (only the
+    absolute thresholds judge): a push, whatever the baseline. Returns the pushed version."""
+    header, rows = world.fresh_rows(quarter)
+    number = max(existing_spans(world.data)) + 1
+    write_span(world.data, number, header, into_period(world, header, rows, quarter, number))
+    summary = run_local(world.config.replace(max_auc_drop=1.0))
+    assert summary.status == "pushed", summary.format()
+    return summary.pushed_version
+
+
+def test_8_roll_back_pin_and_unpin_while_pushes_go_on(world, capsys):
+    """Push, roll back to the version before, push again under the pin, unpin: TF Serving's model
+    config says what serves at each step, every version stays, ct status and ct history tell."""
+    from components import serving_config
+
+    pushed = push_a_good_span(world, 6)
+    before = pushed - 1
+    assert serving.served_version(world.config.serving_dir, "taxi") == pushed
+    capsys.readouterr()
+    reason = f"v{pushed} mislabels night trips"
+    assert serving_cli(world, "rollback", "--reason", reason, "--by", "oncall", "--url", "") == 0
+    assert f"rollback: serving v{before}, canary v{pushed}, by oncall: {reason}" in capsys.readouterr().out
+    state = serving_config.read(world.config.serving_dir, "taxi")
+    assert state.versions == (before, pushed) and dict(state.labels) == {"stable": before, "canary": pushed}
+    newer = push_a_good_span(world, 2)  # pushes land while the pin holds ...
+    assert world.versions()[-2:] == [pushed, newer]
+    assert serving.served_version(world.config.serving_dir, "taxi") == before  # ... and do not serve
+    assert serving_cli(world, "status") == 0
+    status = capsys.readouterr().out
+    assert f"serving: v{before}, PINNED since" in status and f"by oncall (rollback: {reason})" in status, status
+    assert f"pushed since, not served: v{pushed}, v{newer}" in status
+    assert cli.main(["ct", "status", *world.flags()[2:6]]) == 0
+    assert f"serving: v{before}, PINNED" in capsys.readouterr().out
+    assert serving_cli(world, "unpin", "--reason", f"fixed in v{newer}", "--url", "") == 0
+    assert serving_config.read(world.config.serving_dir, "taxi") == serving_config.UNPINNED
+    assert serving.served_version(world.config.serving_dir, "taxi") == newer
+    assert world.versions() == list(range(1, newer + 1))  # nothing deleted
+    capsys.readouterr()
+    assert cli.main(["ct", "history", *world.flags()[2:4]]) == 0
+    history = capsys.readouterr().out
+    assert "serving rollback" in history and f"by oncall: {reason}" in history
+    assert "unpin: serving the newest push" in history
+
+
+def test_9_the_trigger_policy_says_not_now_and_why(world, capsys):
+    """Cooldown, daily budget and minimum rows each refuse a new span with exit 4 and their rule;
+    the same span starts a run once the policy is off (the checks decide then)."""
+    header, rows = world.fresh_rows(1)
+    number = max(existing_spans(world.data)) + 1
+    write_span(world.data, number, header, into_period(world, header, rows, 1, number))
+    runs = len(world.history())
+    for flag, value, rule in (
+        ("--trigger-cooldown-minutes", "60", "cooldown"),
+        ("--trigger-daily-runs", "2", "daily-budget"),
+        ("--trigger-min-new-rows", str(len(rows) + 1), "min-new-rows"),
+    ):
+        assert cli.main(["ct", "trigger", *world.flags(), flag, value]) == cli.EXIT_NOTHING, rule
+        out = capsys.readouterr().out
+        assert f"decided by rule {rule}" in out and f"new span(s) {number}" in out, out
+    assert len(world.history()) == runs  # nothing started
+    assert "not before" in out or "waiting for more data" in out
+    assert cli.main(["ct", "trigger", *world.flags()]) in (0, cli.EXIT_BLOCKED)
+    assert len(world.history()) > runs

@@ -12,7 +12,10 @@ the volumes really hold:
      recurring run: every later run on that newest span fails at the gate again, as it should);
   5. a Job made from the trigger CronJob starts exactly one run for a new span, and none when
      nothing is new;
-  6. `openct ct status` and `ct history` read the cluster's ML Metadata and show the runs above.
+  6. `openct ct status` and `ct history` read the cluster's ML Metadata and show the runs above;
+  7. Trainer's container killed mid-work (SIGKILL to every process in it, as the kernel's OOM
+     kill does): Argo retries it (kustomize/kfp/patches/argo-retry.yaml), the run SUCCEEDS and
+     pushes once; the blocked run of scenario 4 ran its gate once (a refusal is never retried).
 
 Needs (`make test-e2e-cluster` sets them after `make cluster kfp image deploy upload`): KFP_HOST,
 OPENCT_METADATA (the cluster's ML Metadata, grpc://localhost:8808), the kind volumes under
@@ -350,4 +353,73 @@ def test_6_status_and_history_read_the_clusters_ml_metadata(cluster, capsys):
     )
     status = capsys.readouterr().out
     newest = served_versions(str(MODELS))[-1]
-    assert f"serving: version {newest}" in status and "<- serving" in status, status
+    assert f"serving: v{newest}, the newest push" in status and "<- serving" in status, status
+
+
+def workflow_nodes(cluster: Cluster, run_id: str) -> list[dict]:
+    """The Argo workflow's nodes of a KFP run (kept an hour after it ends: KFP's ttlStrategy)."""
+    from kubernetes import client
+
+    found = client.CustomObjectsApi().list_namespaced_custom_object(
+        "argoproj.io", "v1alpha1", NAMESPACE, "workflows", label_selector=f"{kfp_timings.RUN_LABEL}={run_id}"
+    )
+    return [n for w in found["items"] for n in w["status"].get("nodes", {}).values()]
+
+
+def kill_container(cluster: Cluster, pod_name: str, container: str = "main") -> None:
+    """Kills every process of a container at once through cgroup v2's cgroup.kill, from the kind
+    node (a docker container named as the node): what the kernel does on an OOM kill of a container
+    (memory.oom.group, set by the kubelet on cgroup v2), and the exit code is 137 the same way."""
+    import subprocess
+
+    pod = cluster.core.read_namespaced_pod(pod_name, NAMESPACE)
+    (status,) = [c for c in pod.status.container_statuses if c.name == container]
+    container_id = status.container_id.split("://")[-1]
+    find = f"find /sys/fs/cgroup -type d -name '*{container_id}*' | head -1"
+    cgroup = subprocess.run(["docker", "exec", pod.spec.node_name, "sh", "-c", find], capture_output=True, text=True)
+    assert cgroup.stdout.strip(), f"no cgroup of {pod_name}/{container} on node {pod.spec.node_name}: {cgroup.stderr}"
+    kill = f"echo 1 > {cgroup.stdout.strip()}/cgroup.kill"
+    subprocess.run(["docker", "exec", pod.spec.node_name, "sh", "-c", kill], check=True)
+
+
+def test_7_a_killed_trainer_is_retried_and_the_run_succeeds_pushing_once(cluster):
+    span = existing_spans(str(DATA))[-1] + 1
+    copy_span(newest_clean_span(), span)
+    before = served_versions(str(MODELS))
+    run_id, _ = kfp_client.submit(
+        cluster.kfp,
+        cluster.host,
+        PIPELINE,
+        cluster.experiment,
+        None,
+        {"span": span},
+        f"e2e-7-kill-{span}",
+        SERVICE_ACCOUNT,
+    )
+    label = f"{kfp_timings.RUN_LABEL}={run_id}"
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        running = [
+            p
+            for p in cluster.core.list_namespaced_pod(NAMESPACE, label_selector=label).items
+            if "trainer(0).executor(0)" in p.metadata.annotations.get(kfp_timings.NODE_NAME, "")
+            and p.status.phase == "Running"
+        ]
+        if running:
+            break
+        assert time.monotonic() < deadline, f"run {run_id} never reached Trainer"
+        time.sleep(2)
+    time.sleep(10)  # into its work
+    kill_container(cluster, running[0].metadata.name)
+    assert kfp_client.wait(cluster.kfp, run_id, timeout=RUN_TIMEOUT, poll=5) == "SUCCEEDED"
+    trainer = {
+        n["name"].rsplit(".", 1)[-1]: n for n in workflow_nodes(cluster, run_id) if ".trainer(0).executor(" in n["name"]
+    }
+    assert trainer["executor(0)"]["phase"] == "Failed" and trainer["executor(0)"]["outputs"]["exitCode"] == "137", (
+        trainer
+    )
+    assert trainer["executor(1)"]["phase"] == "Succeeded", trainer
+    assert served_versions(str(MODELS)) == [*before, before[-1] + 1]
+    assert cluster.history()[run_id].outcome == f"pushed v{before[-1] + 1}", cluster.history()[run_id]
+    gate = [n for n in workflow_nodes(cluster, cluster.runs["blocked"]) if ".validationgate(0).executor(" in n["name"]]
+    assert [n["phase"] for n in gate if n["type"] == "Pod"] == ["Failed"], gate

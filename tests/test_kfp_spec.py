@@ -246,3 +246,33 @@ def test_every_task_calls_a_command_the_cli_still_has(compiled):
         assert args.fn in (tasks.cmd_compile_ir, tasks.cmd_step), name
         seen.add(args.command)
     assert seen == {"compile-ir", "step"}
+
+
+def test_with_alerting_every_task_runs_inside_an_exit_handler_whose_task_alerts(tmp_path):
+    """Alerts configured: the DAG sits in an ExitHandler whose exit task (`openct alert`) runs when
+    it ends, however (ALL_UPSTREAM_TASKS_COMPLETED: KFP 2.17 compiles it into an Argo exit lifecycle
+    hook, backend/src/v2/compiler/argocompiler/dag.go:60-106); without alerts no such task."""
+    from pipelines import cli
+
+    out = tmp_path / "alerting.yaml"
+    config = PipelineConfig(alert_webhook_url="http://hooks.example:9000/openct")
+    compile_kfp(config, KfpTarget(), out)
+    spec, platform = kfp_spec.load(out)
+    strict(pipeline_spec_pb2.PipelineSpec, spec)
+    root = kfp_spec.root_tasks(spec)
+    assert set(root) == {"exit-handler-1", "alert"}
+    assert root["alert"]["triggerPolicy"] == {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+    assert root["alert"]["dependentTasks"] == ["exit-handler-1"]
+    inner = spec["components"][root["exit-handler-1"]["componentRef"]["name"]]["dag"]["tasks"]
+    default = kfp_spec.root_tasks(kfp_spec.load(kfp_spec.compile_default())[0])
+    assert set(inner) == set(default)  # every task of the plain pipeline, inside the handler
+    container = kfp_spec.container_of(spec, root["alert"])
+    argv = kfp_spec.driver_args(
+        [*container["command"], *container["args"]], {"run_id": "6f1c", "metadata": "grpc://m:8080"}
+    )
+    args = cli.build_parser().parse_args(argv[3:])
+    assert args.fn.__name__ == "cmd_alert" and args.run_id == "6f1c" and args.metadata == "grpc://m:8080"
+    assert args.alert_webhook_url == config.alert_webhook_url
+    # it reads the failed gate's inputs from the pipeline volume: mounted like the node tasks'
+    mounts = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-alert"]["pvcMount"]
+    assert [m["mountPath"] for m in mounts] == [KfpTarget().pipeline_mount]

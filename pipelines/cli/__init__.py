@@ -32,10 +32,11 @@ from pipelines import process
 from pipelines.cli import console
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED = 1, 2, 3
+EXIT_NOTHING = 4  # `ct trigger`: nothing to do (no new data, or the trigger policy says not now)
 EXIT_USER_ERROR = -1  # internal: a one-line error (exit 1) whose log tail would only repeat it
 # What the user can fix: one line, no traceback (the traceback goes to the library log).
 USER_ERRORS = (LookupError, OSError, ValueError, TimeoutError)
-TASKS = ("compile-ir", "step")  # orchestrator tasks: output stays on the pod's stderr
+TASKS = ("compile-ir", "step", "alert")  # orchestrator tasks: output stays on the pod's stderr
 LOG_DIR_ENV = "OPENCT_LOG_DIR"  # where library logs go; "-": stay on stderr
 
 Command = Callable[[Any, argparse.Namespace], int]
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:  # a bug or Ctrl-C: the traceback follows; say where the library output is
         console.show_log_tail(log)
         raise
-    if code not in (0, EXIT_USER_ERROR):
+    if code not in (0, EXIT_USER_ERROR, EXIT_NOTHING):
         console.show_log_tail(log)  # a failed run: the cause is usually at the end of the log
     return EXIT_FAILED if code == EXIT_USER_ERROR else code
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,15 @@ def test_the_trigger_cronjob_calls_a_command_the_cli_still_has():
     docs = yaml.safe_load_all((REPO_ROOT / "kustomize/base/trigger-cronjob.yaml").read_text())
     [cronjob] = [d for d in docs if d and d.get("kind") == "CronJob"]
     [container] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    command = container["command"]
-    assert command[:3] == ["python3", "-m", "pipelines.cli"]
+    shell, flag, script = container["command"]
+    call, exit_mapping = script.split(";", 1)
+    command = shlex.split(call)
+    assert (shell, flag) == ("sh", "-c") and command[:3] == ["python3", "-m", "pipelines.cli"]
     args = cli.build_parser().parse_args(command[3:])
     assert args.fn is ct.cmd_trigger and args.kfp and args.metadata.startswith("grpc://")
+    # "nothing to do" (exit 4) is a Job that succeeded; any other failure stays a failure
+    for code, expected in ((0, 0), (cli.EXIT_NOTHING, 0), (1, 1), (cli.EXIT_BLOCKED, cli.EXIT_BLOCKED)):
+        assert subprocess.run(["sh", "-c", f"(exit {code});{exit_mapping}"]).returncode == expected, code
 
 
 def test_python_dash_m_runs_the_task_commands():

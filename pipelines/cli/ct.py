@@ -76,6 +76,7 @@ def _metadata_flag(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_trigger(config: Any, args: argparse.Namespace) -> int:
+    from pipelines import alerts
     from pipelines.cli.kfp import connect, start_run
     from pipelines.cli.local import run_and_report
     from pipelines.ct import triggers
@@ -84,10 +85,18 @@ def cmd_trigger(config: Any, args: argparse.Namespace) -> int:
     unknown = set(enabled) - set(TRIGGER_REASONS)
     if unknown:
         raise ValueError(f"--on {args.on!r}: unknown {sorted(unknown)}; choose from {', '.join(TRIGGER_REASONS)}")
+    if not args.kfp:
+        from pipelines.runners.local import run_in_flight
+
+        holder = run_in_flight(config.metadata)
+        if holder:
+            return _nothing(f"a run is in flight on {config.metadata} ({holder})", "in-flight")
     decision = triggers.decide(config, args.metadata, enabled)
     print(f"trigger: {decision.reason}", flush=True)
+    alerts.send(triggers.alerts_of(decision, config), config.alertmanager_url, config.alert_webhook_url)
     if not decision.start:
-        return 0
+        return _nothing("no run started", decision.rule)
+    print(f"trigger: decided by rule {decision.rule}: starting a run", flush=True)
     if not args.kfp:
         return run_and_report(config, args, trigger=decision.trigger)
     _, host, client = connect(args)
@@ -95,11 +104,18 @@ def cmd_trigger(config: Any, args: argparse.Namespace) -> int:
     for warning in stuck:
         print(f"trigger: warning: {warning}")
     if active:
-        print(f"trigger: {len(active)} KFP run(s) still active ({active[0]['run_id']}): nothing started")
-        return 0
+        return _nothing(f"{len(active)} KFP run(s) still active ({active[0]['run_id']}): nothing started", "in-flight")
     run_id, link = start_run(config, args, client, host, {"span": decision.span}, decision.trigger)
     print(f"trigger: started KFP run {run_id} on span {decision.span}: {link}")
     return 0
+
+
+def _nothing(reason: str, rule: str) -> int:
+    """`ct trigger` found nothing to do: says which rule decided, exits EXIT_NOTHING."""
+    from pipelines.cli import EXIT_NOTHING
+
+    print(f"trigger: {reason}; decided by rule {rule} (exit {EXIT_NOTHING}: nothing to do)")
+    return EXIT_NOTHING
 
 
 def store_uri(config: Any, args: argparse.Namespace) -> str:
@@ -115,7 +131,7 @@ def cmd_status(config: Any, args: argparse.Namespace) -> int:
     from pipelines import lineage, serving
     from pipelines.reports.summary import span_ranges
 
-    served = serving.served_version(config.model_serving_dir)
+    served = serving.served_version(config.serving_dir, config.served_model_name)
     artifacts_at = None
     if args.artifacts_at:
         there, sep, here = args.artifacts_at.partition("=")
@@ -124,6 +140,7 @@ def cmd_status(config: Any, args: argparse.Namespace) -> int:
         artifacts_at = (there, here)
     with lineage.open_store(store_uri(config, args)) as store:
         records = lineage.models(store, served, artifacts_at=artifacts_at)
+        changes = lineage.serving_changes(store)
     print(
         f"{'model':>6} {'trained':<19} {'spans':<10} {'auc':>7} {'accuracy':>8} {'blessed':<8} {'pushed':<26} serving"
     )
@@ -136,7 +153,13 @@ def cmd_status(config: Any, args: argparse.Namespace) -> int:
             f"{'-' if auc is None else f'{auc:.4f}':>7} {'-' if acc is None else f'{acc:.4f}':>8} "
             f"{blessed:<8} {pushed:<26} {'<- serving' if m.serving else ''}"
         )
-    print(f"serving: {f'version {served} under {config.model_serving_dir}' if served else 'nothing'}")
+    from components import serving_config
+    from components.versions import served_versions
+    from pipelines.cli.serving import status_line
+
+    state = serving_config.read(config.serving_dir, config.served_model_name)
+    line = status_line(state, served, served_versions(config.model_serving_dir), changes[-1] if changes else None)
+    print(f"serving: {line} (under {config.model_serving_dir})")
     return 0
 
 
@@ -147,16 +170,21 @@ def cmd_history(config: Any, args: argparse.Namespace) -> int:
     with lineage.open_store(store_uri(config, args)) as store:
         records = lineage.runs(store, config.pipeline_name)
         accepted = lineage.acceptances(store)
-    rows = [(r.started, f"{r.seconds:8.1f}", r.trigger, span_ranges(r.spans), r.outcome) for r in records] + [
-        (
-            a.time,
-            f"{'-':>8}",
-            "data accept",
-            str(a.span),
-            f"accepted {a.checks_text} by {a.by}: {a.reason}",
-        )
-        for a in accepted
-    ]
+        changes = lineage.serving_changes(store)
+    rows = (
+        [(r.started, f"{r.seconds:8.1f}", r.trigger, span_ranges(r.spans), r.outcome) for r in records]
+        + [
+            (
+                a.time,
+                f"{'-':>8}",
+                "data accept",
+                str(a.span),
+                f"accepted {a.checks_text} by {a.by}: {a.reason}",
+            )
+            for a in accepted
+        ]
+        + [(c.time, f"{'-':>8}", f"serving {c.action}", "-", c.text) for c in changes]
+    )
     width = max([len("trigger"), *(len(r[2]) for r in rows)])
     print(f"{'started':<19} {'seconds':>8} {'trigger':<{width}} {'ingested':<9} outcome")
     for started, seconds, trigger, spans, outcome in sorted(rows, key=lambda r: r[0]):

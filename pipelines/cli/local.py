@@ -32,6 +32,7 @@ def cmd_run(config: Any, args: argparse.Namespace) -> int:
 
 def run_and_report(config: Any, args: argparse.Namespace, trigger: str) -> int:
     """A local run with progress lines and the summary; the exit code says how it ended."""
+    from pipelines import alerts
     from pipelines.names import Outcome
     from pipelines.runners.local import run_local
 
@@ -42,6 +43,12 @@ def run_and_report(config: Any, args: argparse.Namespace, trigger: str) -> int:
     )
     summary = run_local(config, progress=console.progress, trigger=trigger)
     print(summary.format(), flush=True)
+    alerts.send(
+        alerts.for_run(summary, config.pipeline_name, summary.run_id or trigger),
+        config.alertmanager_url,
+        config.alert_webhook_url,
+        Path(summary.views_dir).resolve().as_uri() if summary.views_dir else "",
+    )
     if getattr(args, "summary_json", None):
         Path(args.summary_json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.summary_json).write_text(summary.to_json())

@@ -1,4 +1,4 @@
-"""`openct compile-ir | step`: the orchestrator tasks every compiled KFP spec runs in its pods.
+"""`openct compile-ir | step | alert`: the orchestrator tasks a compiled KFP spec runs in its pods.
 
 They stay top-level commands (`python -m pipelines.cli compile-ir|step`) because compiled and
 uploaded specs call them by these names (pipelines.runners.kubeflow; pinned by
@@ -39,6 +39,15 @@ def register(commands: Any) -> None:
         "--metadata", default=None, help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH (default: the IR's)"
     )
     p.add_argument("--view", default=None, help="write the node's HTML view here")
+    p = commands.add(
+        "alert",
+        cmd_alert,
+        "(task) after a KFP run, whatever its end (its exit handler): alert on a block, a failure, no blessing",
+        ("pipeline_name", "alertmanager_url", "alert_webhook_url"),
+    )
+    p.add_argument("--run-id", required=True, help="the KFP run's id (its TFX run id)")
+    p.add_argument("--metadata", required=True, help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH")
+    p.add_argument("--link", default="", help="the run's page, for the alert's generatorURL")
 
 
 def cmd_compile_ir(config: Any, args: argparse.Namespace) -> int:
@@ -113,3 +122,34 @@ def volume_view(ir: Any, run_id: str, node: str) -> str | None:
     if not value or "://" in value:
         return None
     return str(Path(value) / "views" / run_id / f"{node}.html")
+
+
+def cmd_alert(config: Any, args: argparse.Namespace) -> int:
+    """The run's outcome from ML Metadata, as `ct history` reads it: the run has ended (this is
+    its exit handler), so a node still RUNNING there was killed, and no record at all means it
+    failed before its first TFX node. Never fails: a delivery problem is only reported."""
+    from pipelines import alerts, lineage
+    from pipelines.names import Outcome
+    from pipelines.reports.summary import RunSummary
+
+    with lineage.open_store(args.metadata) as store:
+        records = [r for r in lineage.runs(store, config.pipeline_name) if r.run_id == args.run_id]
+        findings = lineage.gate_findings(store, args.run_id, config.pipeline_name)
+    record = records[0] if records else None
+    outcome = record.outcome if record else f"{Outcome.FAILED} before its first TFX node"
+    summary = RunSummary(newest_span=record.spans[-1] if record and record.spans else None)
+    if outcome.startswith(Outcome.BLOCKED):
+        summary.status, summary.anomalies = Outcome.BLOCKED, findings
+        summary.reason = f"span {summary.newest_span} failed data validation"
+    elif outcome.startswith(Outcome.NOT_BLESSED):
+        summary.status = Outcome.NOT_BLESSED
+    elif outcome.startswith((Outcome.FAILED, Outcome.RUNNING)):
+        summary.status, summary.reason = Outcome.FAILED, outcome.replace(Outcome.RUNNING, "killed", 1)
+    else:
+        summary.status = outcome.split()[0]
+    print(f"alert: run {args.run_id}: {outcome}")
+    sent = alerts.for_run(summary, config.pipeline_name, args.run_id)
+    alerts.send(sent, config.alertmanager_url, config.alert_webhook_url, args.link)
+    if not sent:
+        print("alert: nothing to tell")
+    return 0

@@ -9,7 +9,7 @@ Skew: statistics of the requests logged by `openct serving predict` to the servi
 of the tf.Examples it sent, pipelines.serving) against the training window, compared with the
 skew comparators of the curated schema (`serving_statistics=`). Only when such logs exist.
 
-Degradation: the served model (the newest version under the serving directory) scores the newest
+Degradation: the served model (the pinned version, else the newest under the serving directory) scores the newest
 labelled span; AUC and accuracy below the Evaluator's absolute thresholds mean it has degraded.
 """
 
@@ -147,7 +147,7 @@ def serving_quality(config: PipelineConfig, span: int) -> QualityReport | None:
     from pipelines.data.spans import read_rows
     from pipelines.models.model import SERVING_OUTPUT
 
-    version = serving.served_version(config.model_serving_dir)
+    version = serving.served_version(config.serving_dir, config.served_model_name)
     if version is None:
         return None
     spec = config.spec

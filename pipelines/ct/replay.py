@@ -102,7 +102,7 @@ def replay(
                 decision.start,
                 decision.trigger,
                 outcome,
-                serving.served_version(config.model_serving_dir),
+                serving.served_version(config.serving_dir, config.served_model_name),
                 decision.quality.auc if decision.quality else None,
                 decision.drift.score if decision.drift else None,
                 "; ".join(decision.drift.drifted) if decision.drift else "",

@@ -9,7 +9,9 @@ is the memory) is checked four ways, each of which can start a run (`--on`, defa
                (only when `openct serving predict` has logged requests);
   degradation  the serving model's AUC/accuracy on the new, labelled span below the thresholds.
 Every check is reported (console and <pipeline_root>/reports/span-<N>.json). A second call with
-nothing new starts nothing. Locally the run is `openct local run`'s; on Kubeflow it is a KFP run of the
+nothing new starts nothing. Before the checks, the trigger policy of the configuration can say
+"not now" (`policy`): too few new rows, inside the cooldown, the day's budget of runs spent; and
+nothing starts while a run is in flight (locally: the store's lock; on Kubeflow: an active run). Locally the run is `openct local run`'s; on Kubeflow it is a KFP run of the
 uploaded pipeline on that span, and nothing starts while an earlier run is still active (its
 ExampleGen may not have recorded the span yet).
 """
@@ -22,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipelines import lineage, serving
+from pipelines.alerts import Alert
 from pipelines.config import PipelineConfig
 from pipelines.ct import monitoring
 from pipelines.data.spans import existing_spans
@@ -37,17 +40,57 @@ ACTIVE = ("PENDING", "RUNNING", "PAUSED", "CANCELING")
 # sets the owner reference), which is how `make unschedule` during a run left one behind. A cancel
 # that Argo carries out ends within seconds; this is the grace before such a run stops counting.
 CANCEL_GRACE = timedelta(minutes=10)
+# A local run's back-fill sections are runs of their own in ML Metadata (runners.local: run ids
+# "<trigger>:backfill-..."); the policy counts the run they belong to, once.
+BACKFILL_SECTION = ":backfill-"
 
 
 @dataclasses.dataclass
 class Decision:
     start: bool
     reason: str
+    rule: str = ""  # what decided: new-span, no-new-span, min-new-rows, cooldown, daily-budget, in-flight, checks
     span: int | None = None  # the span to run on
     trigger: str = ""  # recorded in the run id, e.g. "new-span+drift-17"
     drift: monitoring.DriftReport | None = None
     skew: monitoring.DriftReport | None = None
     quality: monitoring.QualityReport | None = None
+
+
+def alerts_of(decision: Decision, config: PipelineConfig) -> list[Alert]:
+    """Drift, skew and degradation found on the new span, one alert each (the run they start, if
+    any, is named by its trigger)."""
+    found = [
+        ("drift", decision.drift.drifted if decision.drift else [], decision.drift),
+        ("skew", decision.skew.drifted if decision.skew else [], decision.skew),
+    ]
+    out = [
+        Alert(
+            kind,
+            config.pipeline_name,
+            f"{kind} of {report.subject} against the training window",
+            lines,
+            decision.trigger,
+            decision.span,
+        )
+        for kind, lines, report in found
+        if lines and report
+    ]
+    quality = decision.quality
+    problems = quality.degraded(config) if quality else []
+    if quality and problems:
+        out.append(
+            Alert(
+                "degradation",
+                config.pipeline_name,
+                f"serving model v{quality.version} degraded on span {quality.span}",
+                problems,
+                decision.trigger,
+                decision.span,
+                quality.version,
+            )
+        )
+    return out
 
 
 def store_uri(config: PipelineConfig, metadata: str | None) -> str | None:
@@ -76,7 +119,7 @@ def new_data(config: PipelineConfig, metadata: str | None = None) -> Decision:
     local_roots(config)
     present = existing_spans(config.data_root)
     if not present:
-        return Decision(False, f"no spans under {config.data_root}")
+        return Decision(False, f"no spans under {config.data_root}", "no-new-span")
     uri = store_uri(config, metadata)
     seen: set[int] = set()
     if uri:
@@ -88,9 +131,65 @@ def new_data(config: PipelineConfig, metadata: str | None = None) -> Decision:
             False,
             f"no new span: newest on disk is {present[-1]}, already ingested "
             f"(newest ingested {newest_seen}); nothing started",
+            "no-new-span",
         )
     fresh = [s for s in present if s > newest_seen]
-    return Decision(True, f"new span(s) {', '.join(map(str, fresh))} since span {newest_seen or '-'}", span=present[-1])
+    return Decision(
+        True, f"new span(s) {', '.join(map(str, fresh))} since span {newest_seen or '-'}", "new-span", span=present[-1]
+    )
+
+
+def fresh_spans(decision: Decision, config: PipelineConfig, metadata: str | None) -> list[int]:
+    uri = store_uri(config, metadata)
+    seen: set[int] = set()
+    if uri:
+        with lineage.open_store(uri) as store:
+            seen = lineage.ingested_spans(store)
+    return [s for s in existing_spans(config.data_root) if s > max(seen, default=0)]
+
+
+def policy(
+    config: PipelineConfig, metadata: str | None, fresh: list[int], now: datetime | None = None
+) -> Decision | None:
+    """The configuration's trigger policy on new spans `fresh`: a Decision not to start, naming
+    the rule and when it may start, or None when the policy lets a run start."""
+    from pipelines.data.spans import read_rows, span_path
+
+    if config.trigger_min_new_rows:
+        rows = sum(sum(1 for _ in read_rows(span_path(config.data_root, s))[1]) for s in fresh)
+        if rows < config.trigger_min_new_rows:
+            return Decision(
+                False,
+                f"{rows} new rows in span(s) {span_ranges(fresh)} < {config.trigger_min_new_rows} "
+                "(trigger_min_new_rows): waiting for more data",
+                "min-new-rows",
+            )
+    uri = store_uri(config, metadata)
+    if not uri or not (config.trigger_cooldown_minutes or config.trigger_daily_runs):
+        return None
+    with lineage.open_store(uri) as store:
+        started = sorted(
+            r.started for r in lineage.runs(store, config.pipeline_name) if BACKFILL_SECTION not in r.run_id
+        )
+    now = now or datetime.now()  # lineage's times are local, naive
+    cooldown = timedelta(minutes=config.trigger_cooldown_minutes)
+    if started and cooldown and now - started[-1] < cooldown:
+        return Decision(
+            False,
+            f"the last run started {(now - started[-1]).total_seconds() / 60:.0f} min ago, at {started[-1]:%H:%M}; "
+            f"cooldown {config.trigger_cooldown_minutes} min (trigger_cooldown_minutes): "
+            f"not before {started[-1] + cooldown:%Y-%m-%d %H:%M}",
+            "cooldown",
+        )
+    today = [t for t in started if now - t < timedelta(days=1)]
+    if config.trigger_daily_runs and len(today) >= config.trigger_daily_runs:
+        return Decision(
+            False,
+            f"{len(today)} runs started in the last 24 h, budget {config.trigger_daily_runs} (trigger_daily_runs): "
+            f"not before {today[-config.trigger_daily_runs] + timedelta(days=1):%Y-%m-%d %H:%M}",
+            "daily-budget",
+        )
+    return None
 
 
 def blocking_runs(
@@ -146,9 +245,13 @@ def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, .
     decision = new_data(config, metadata)
     if not decision.start:
         return decision
+    refused = policy(config, metadata, fresh_spans(decision, config, metadata))
+    if refused is not None:
+        refused.reason = f"{decision.reason}; not now: {refused.reason}"
+        return refused
     span = decision.span
     assert span is not None  # new_data names the span whenever it starts a run
-    served = serving.served_version(config.model_serving_dir)
+    served = serving.served_version(config.serving_dir, config.served_model_name)
     window = training_window(config, store_uri(config, metadata), span, served)
     failed: dict[str, str] = {}
     try:
@@ -169,6 +272,7 @@ def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, .
     }
     reasons = [r for r in TRIGGER_REASONS if r in on and found[r]]
     decision.start = bool(reasons)
+    decision.rule = "+".join(reasons) if reasons else "checks"
     decision.trigger = f"{'+'.join(reasons)}-{span}" if reasons else ""
     lines = [decision.reason]
     for name, report in (("drift", decision.drift), ("skew", decision.skew)):

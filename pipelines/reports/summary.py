@@ -16,6 +16,7 @@ from pipelines.pipeline.evaluation import SHOWN_METRICS
 @dataclasses.dataclass
 class RunSummary:
     status: str = Outcome.FAILED  # an Outcome
+    run_id: str = ""  # the main run's id in ML Metadata (its pipeline_run context)
     spans: list[int] = dataclasses.field(default_factory=list)
     newest_span: int | None = None
     ingested: list[int] = dataclasses.field(default_factory=list)  # spans ingested by this run

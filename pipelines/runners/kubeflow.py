@@ -31,7 +31,9 @@ window or the Evaluator's thresholds; the run's parameters are therefore `openct
 
 # No `from __future__ import annotations`: kfp reads the real annotations of component functions.
 import dataclasses
+import functools
 import hashlib
+import inspect
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -264,6 +266,25 @@ def _node_component(image: str, node_ids: list[str]):
     return dsl.container_component(node)
 
 
+def _alert_component(image: str, config: PipelineConfig):
+    """The exit handler's task: `openct alert` reads the run's outcome from ML Metadata and alerts
+    (pipelines.alerts). The destinations are compiled in, like the other constant settings."""
+    constants = [
+        *("--pipeline-name", config.pipeline_name),
+        *("--alertmanager-url", config.alertmanager_url),
+        *("--alert-webhook-url", config.alert_webhook_url),
+    ]
+
+    @dsl.container_component
+    def alert(metadata: str, run_id: str):
+        """After the run, whatever its end: alert on a blocked span, a failure, a model not blessed."""
+        return dsl.ContainerSpec(
+            image=image, command=[*PYTHON, "alert"], args=[*constants, "--run-id", run_id, "--metadata", metadata]
+        )
+
+    return alert
+
+
 def build_pipeline(config: PipelineConfig, target: KfpTarget):
     """The kfp pipeline (a GraphComponent) for `config`, to compile with kfp's compiler."""
     dag, resolvers = tfx_dag(config)
@@ -341,6 +362,23 @@ def build_pipeline(config: PipelineConfig, target: KfpTarget):
                 task.after(compiled)
             configure(task, RESOURCES.get(node_id, SMALL), models=node_id == Node.PUSHER)
             tasks[node_id] = task
+
+    if config.alertmanager_url or config.alert_webhook_url:
+        pipeline_body = kfp_pipeline.pipeline_func
+        alert_component = _alert_component(target.image, config)
+
+        @functools.wraps(pipeline_body)
+        def with_exit_handler(*args: Any, **kwargs: Any) -> None:
+            # KFP 2.17 compiles an exit handler into an Argo exit lifecycle hook on the sub-DAG
+            # (backend/src/v2/compiler/argocompiler/dag.go:60-106): it runs however the DAG ends.
+            metadata = inspect.signature(pipeline_body).bind(*args, **kwargs).arguments["metadata"]
+            exit_task = alert_component(metadata=metadata, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+            exit_task.set_display_name("Alert on the outcome")
+            configure(exit_task, SMALL)
+            with dsl.ExitHandler(exit_task, name="Continuous training run"):
+                pipeline_body(*args, **kwargs)
+
+        return dsl.pipeline(name=config.pipeline_name, description=kfp_pipeline.description)(with_exit_handler)
 
     return kfp_pipeline
 

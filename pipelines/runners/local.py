@@ -148,6 +148,21 @@ def store_lock(metadata: str, wait: Callable[[str], None] | None = None) -> Iter
         yield
 
 
+def run_in_flight(metadata: str) -> str | None:
+    """Who holds the store's lock (store_lock) now, or None: the trigger starts nothing then."""
+    path = Path(metadata + ".lock")
+    if "://" in metadata or not path.exists():
+        return None
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            return f.read().strip() or "unknown"
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return None
+
+
 def run_local(config: PipelineConfig, progress: Progress | None = None, trigger: str = "manual") -> RunSummary:
     """Runs the pipeline on the newest span, back-filling first the window's older spans.
 
@@ -189,6 +204,8 @@ def _run_local(config: PipelineConfig, progress: Progress | None, trigger: str) 
         if progress:
             progress(header, 0, 0, None)
         run_id = lineage.run_id_for(f"{trigger}:{name}" if name else trigger)
+        if not name:
+            summary.run_id = run_id
         results.extend(run_pipeline(pipeline, progress, run_id=run_id, views_dir=views_root / name))
 
     try:
