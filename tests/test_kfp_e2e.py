@@ -15,7 +15,9 @@ the volumes really hold:
   6. `openct ct status` and `ct history` read the cluster's ML Metadata and show the runs above;
   7. Trainer's container killed mid-work (SIGKILL to every process in it, as the kernel's OOM
      kill does): Argo retries it (kustomize/kfp/patches/argo-retry.yaml), the run SUCCEEDS and
-     pushes once; the blocked run of scenario 4 ran its gate once (a refusal is never retried).
+     pushes once; the blocked run of scenario 4 ran its gate once (a refusal is never retried);
+  8. the pipeline compiled with an alert webhook (a version of its own, deleted after): a run that
+     pushes alerts nobody; a blocked run alerts from its exit handler with the gate's anomalies.
 
 Needs (`make test-e2e-cluster` sets them after `make cluster kfp image deploy upload`): KFP_HOST,
 OPENCT_METADATA (the cluster's ML Metadata, grpc://localhost:8808), the kind volumes under
@@ -423,3 +425,69 @@ def test_7_a_killed_trainer_is_retried_and_the_run_succeeds_pushing_once(cluster
     assert cluster.history()[run_id].outcome == f"pushed v{before[-1] + 1}", cluster.history()[run_id]
     gate = [n for n in workflow_nodes(cluster, cluster.runs["blocked"]) if ".validationgate(0).executor(" in n["name"]]
     assert [n["phase"] for n in gate if n["type"] == "Pod"] == ["Failed"], gate
+
+
+def kind_host_address() -> str:
+    """This machine's address on kind's Docker network, which pods reach (its gateway)."""
+    import subprocess
+
+    found = subprocess.run(
+        ["docker", "network", "inspect", "kind", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return next(a for a in found.stdout.split() if "." in a)
+
+
+def main_logs(cluster: Cluster, run_id: str) -> list[str]:
+    """The `main` container's log of every pod of a run that has one (the exit handler's too)."""
+    logs = []
+    for pod in cluster.core.list_namespaced_pod(NAMESPACE, label_selector=f"{kfp_timings.RUN_LABEL}={run_id}").items:
+        if any(c.name == "main" for c in pod.spec.containers):
+            logs.append(cluster.core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE, container="main"))
+    return logs
+
+
+def test_8_an_exit_handler_alerts_on_a_blocked_run_and_not_on_a_pushed_one(cluster, tmp_path):
+    from pipelines.config import PipelineConfig
+    from pipelines.runners.kubeflow import KfpTarget, compile_kfp
+    from tests.webhook_sink import WebhookSink
+
+    sink = WebhookSink(host="0.0.0.0", advertise=kind_host_address())  # noqa: S104 - pods post to it
+    spec = tmp_path / "alerting.yaml"
+    compile_kfp(PipelineConfig(alert_webhook_url=sink.url), KfpTarget(), spec)
+    version = kfp_client.upload(cluster.kfp, spec, PIPELINE, f"e2e-alerts-{uuid.uuid4().hex[:6]}")
+    try:
+
+        def run(span: int, name: str) -> tuple[str, str]:
+            run_id, _ = kfp_client.submit(
+                cluster.kfp,
+                cluster.host,
+                PIPELINE,
+                cluster.experiment,
+                version.name,
+                {"span": span},
+                name,
+                SERVICE_ACCOUNT,
+            )
+            return run_id, kfp_client.wait(cluster.kfp, run_id, timeout=RUN_TIMEOUT, poll=5)
+
+        span = existing_spans(str(DATA))[-1] + 1
+        copy_span(newest_clean_span(), span)
+        pushed_id, state = run(span, f"e2e-8-alerts-pushed-{span}")
+        assert state == "SUCCEEDED" and cluster.history()[pushed_id].outcome.startswith("pushed")
+        exit_logs = [log for log in main_logs(cluster, pushed_id) if "alert: run" in log]
+        assert exit_logs and "nothing to tell" in exit_logs[0], main_logs(cluster, pushed_id)
+        assert sink.bodies == []
+        copy_span(newest_clean_span(), span + 1, tips="0")
+        blocked_id, state = run(span + 1, f"e2e-8-alerts-blocked-{span + 1}")
+        assert state == "FAILED"
+        (body,) = sink.wait(1, timeout=120)
+        (alert,) = body["alerts"]
+        assert alert["labels"]["alertname"] == "OpenctSpanBlocked" and alert["labels"]["span"] == str(span + 1)
+        assert alert["annotations"]["run"] == blocked_id
+        assert "big_tipper" in alert["annotations"]["description"] and "LABEL" in alert["annotations"]["description"]
+    finally:
+        sink.close()
+        cluster.kfp.delete_pipeline_version(version.pipeline_id, version.version_id)

@@ -10,7 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class WebhookSink:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", advertise: str | None = None) -> None:
+        """Listens on `host` (0.0.0.0: for pods too); `url` names `advertise` (an address the
+        sender reaches this machine at), else `host`."""
         self.bodies: list = []
         sink = self
 
@@ -24,8 +26,8 @@ class WebhookSink:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{advertise or host}:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wait(self, count: int = 1, timeout: float = 30.0) -> list:
