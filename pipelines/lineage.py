@@ -208,6 +208,27 @@ def acceptances(store) -> list[Acceptance]:
     ]
 
 
+def span_statistics(store, spans: list[int]) -> dict[int, tuple[str, list[str]]]:
+    """span -> (uri, split names) of the newest StatisticsGen output recorded for it."""
+    newest: dict[int, metadata_store_pb2.Artifact] = {}
+    found = [a for a in store.get_artifacts_by_type("ExampleStatistics") if a.state == metadata_store_pb2.Artifact.LIVE]
+    producers = {
+        e.artifact_id: e.execution_id
+        for e in store.get_events_by_artifact_ids([a.id for a in found])
+        if e.type == Event.OUTPUT
+    }
+    for a in sorted(found, key=lambda a: a.id):
+        # TFX's StatisticsGen records no span on its output (the back-fill's batch one does): the
+        # span is its input Examples'.
+        span = span_of(a)
+        if not span and a.id in producers:
+            examples = _events(store, producers[a.id], (Event.INPUT,)).get("examples", [])
+            span = max((span_of(e) for e in store.get_artifacts_by_id(examples)), default=0)
+        if span in spans:
+            newest[span] = a
+    return {span: (a.uri, json.loads(str_prop(a, "split_names") or "[]")) for span, a in newest.items()}
+
+
 def validated_spans(store) -> set[int]:
     """Spans with a ValidatedSpan record: they passed the gate."""
     from components.data_checks import ValidatedSpan

@@ -182,6 +182,32 @@ def test_3_new_span_retrains_against_the_baseline(world, capsys):
         assert summary.pushed_version is None and world.versions() == [1]
 
 
+def test_3b_drift_and_skew_read_the_windows_statistics_from_statisticsgen(world, monkeypatch):
+    """The trigger's window statistics are StatisticsGen's, stored for each span, merged; they give
+    the drift and skew measurements that statistics from the same spans' CSVs give."""
+    from pipelines.ct import monitoring
+    from tests.taxi_sample import log_span
+
+    window, span = [2, 3], 4
+    with lineage.open_store(world.config.metadata) as store:
+        stored = lineage.span_statistics(store, window)
+    assert set(stored) == set(window)
+    log_span(world.config, span, 1, payment_type="Cash")  # requests, for the skew check
+    from_csv = monitoring.drift(world.config, span, window, {}), monitoring.skew(world.config, 1, window, {})
+    read_csvs = monitoring.span_frame
+    monkeypatch.setattr(  # from here on, reading a window span's CSV is an error
+        monitoring, "span_frame", lambda root, spans, spec: read_csvs(root, spans, spec) if spans == [span] else 1 / 0
+    )
+    from_stored = monitoring.drift(world.config, span, window, stored), monitoring.skew(world.config, 1, window, stored)
+    for csv_report, stored_report in zip(from_csv, from_stored, strict=True):
+        assert csv_report.measures and [m[:2] for m in csv_report.measures] == [m[:2] for m in stored_report.measures]
+        for (_, _, a, _), (_, _, b, _) in zip(csv_report.measures, stored_report.measures, strict=True):
+            assert a == pytest.approx(b, abs=1e-3), (csv_report.measures, stored_report.measures)
+    assert any(value > threshold for _, _, value, threshold in from_stored[1].measures)  # all Cash: skew
+    for request_log in serving.request_logs(world.config, 1):
+        request_log.unlink()  # leave later scenarios' triggers without this skew
+
+
 def span_4_again(header, rows):
     """The maker of a span that is span 4's rows again, timestamps moved into the new period
     (test_4 passes it span 4's own rows; every other maker gets fresh trips)."""

@@ -2,8 +2,10 @@
 
 Drift is TFDV's: statistics of the newest span against those of the training window, compared with
 the drift comparators of the curated schema (`tfdv.validate_statistics(previous_statistics=...)`).
-Statistics come from the span CSVs through `tfdv.generate_statistics_from_dataframe` (in memory,
-about 0.4 s for eight spans), typed by the curated schema.
+The window's statistics are the ones StatisticsGen stored for each of its spans (ML Metadata),
+merged (`merge_for_comparators`); the new span, which no StatisticsGen has seen yet, is read from
+its CSV through `tfdv.generate_statistics_from_dataframe`, typed by the curated schema. Where a
+window span has no stored statistics readable here, the window is read from its CSVs too.
 
 Skew: statistics of the requests logged by `openct serving predict` to the serving model (TFRecord files
 of the tf.Examples it sent, pipelines.serving) against the training window, compared with the
@@ -18,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 from pipelines.config import PipelineConfig
 from pipelines.data.dataset import DatasetSpec
@@ -89,10 +92,71 @@ def span_frame(data_root: str, spans: list[int], spec: DatasetSpec):
     return pd.DataFrame(columns)
 
 
-def _window_statistics(config: PipelineConfig, window: list[int]):
+def _window_statistics(config: PipelineConfig, window: list[int], stored: dict[int, tuple[str, list[str]]]):
+    """The window's statistics: StatisticsGen's, merged, when every span has them; else from CSV."""
     import tensorflow_data_validation as tfdv
 
+    from components.data_checks import read_statistics
+
+    if window and set(window) <= set(stored):
+        try:
+            lists = [s for span in window for s in read_statistics(*stored[span]).values()]
+        except OSError:  # recorded where this machine cannot read (another mount)
+            lists = []
+        if lists:
+            return merge_for_comparators(lists, comparator_features(config.spec.load_schema()))
     return tfdv.generate_statistics_from_dataframe(span_frame(config.data_root, window, config.spec))
+
+
+def comparator_features(schema) -> set[str]:
+    """Features with a drift or skew comparator in the curated schema."""
+    return {f.name for f in schema.feature if f.HasField("drift_comparator") or f.HasField("skew_comparator")}
+
+
+def merge_for_comparators(lists, features: set[str]):
+    """One dataset's statistics from several (spans x splits), for TFDV's drift and skew checks of
+    `features`: example counts summed and, per feature, its presence counts and the value counts
+    of its rank histogram and top values summed: what TFDV's L-infinity distance compares (the
+    value distribution of a categorical feature). TFDV has no public merge of stored statistics;
+    numeric distributions (histograms, quantiles) do not add up, so a numeric comparator is refused
+    here rather than compared on half a merge."""
+    from collections import Counter
+
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    merged = statistics_pb2.DatasetFeatureStatisticsList()
+    out = merged.datasets.add(name="window")
+    by_feature: dict[str, tuple[Any, Counter, Counter, int, int]] = {}
+    for stats in lists:
+        for dataset in stats.datasets:
+            out.num_examples += dataset.num_examples
+            for feature in dataset.features:
+                name = feature.path.step[0] if feature.path.step else feature.name
+                if name not in features:
+                    continue
+                if not feature.HasField("string_stats"):
+                    raise ValueError(
+                        f"feature {name!r}: only categorical comparators are merged from stored statistics"
+                    )
+                proto, ranks, tops, present, missing = by_feature.get(name, (feature, Counter(), Counter(), 0, 0))
+                ranks.update({b.label: b.sample_count for b in feature.string_stats.rank_histogram.buckets})
+                tops.update({v.value: v.frequency for v in feature.string_stats.top_values})
+                common = feature.string_stats.common_stats
+                by_feature[name] = (proto, ranks, tops, present + common.num_non_missing, missing + common.num_missing)
+    for _name, (proto, ranks, tops, present, missing) in sorted(by_feature.items()):
+        feature = out.features.add()
+        feature.path.CopyFrom(proto.path)
+        feature.type = proto.type
+        feature.string_stats.common_stats.num_non_missing = present
+        feature.string_stats.common_stats.num_missing = missing
+        feature.string_stats.unique = len(ranks)
+        for rank, (label, count) in enumerate(ranks.most_common()):
+            feature.string_stats.rank_histogram.buckets.add(
+                low_rank=rank, high_rank=rank, label=label, sample_count=count
+            )
+        for value, count in tops.most_common(len(proto.string_stats.top_values)):
+            feature.string_stats.top_values.add(value=value, frequency=count)
+    return merged
 
 
 def _measures(anomalies, field: str) -> list[tuple[str, str, float, float]]:
@@ -105,18 +169,20 @@ def _measures(anomalies, field: str) -> list[tuple[str, str, float, float]]:
     return sorted(measures)
 
 
-def drift(config: PipelineConfig, span: int, window: list[int]) -> DriftReport:
+def drift(config: PipelineConfig, span: int, window: list[int], stored: dict | None = None) -> DriftReport:
+    """`stored`: lineage.span_statistics of the window's spans (empty: read them from CSV)."""
     import tensorflow_data_validation as tfdv
 
     spec = config.spec
     current = tfdv.generate_statistics_from_dataframe(span_frame(config.data_root, [span], spec))
+    previous = _window_statistics(config, window, stored or {})
     anomalies = tfdv.validate_statistics(
-        current, spec.load_schema(), environment="TRAINING", previous_statistics=_window_statistics(config, window)
+        current, spec.load_schema(), environment="TRAINING", previous_statistics=previous
     )
     return DriftReport(f"span {span}", window, _measures(anomalies, "drift_measurements"))
 
 
-def skew(config: PipelineConfig, version: int, window: list[int]) -> DriftReport | None:
+def skew(config: PipelineConfig, version: int, window: list[int], stored: dict | None = None) -> DriftReport | None:
     """Requests logged to serving `version` against its training window; None without logs."""
     import tensorflow_data_validation as tfdv
 
@@ -128,7 +194,7 @@ def skew(config: PipelineConfig, version: int, window: list[int]) -> DriftReport
     # TFDV's own reader of tf.Example TFRecords (a Beam pipeline on the DirectRunner, a few seconds).
     requests = tfdv.generate_statistics_from_tfrecord(data_location=str(files[0].parent / "*.tfrecord"))
     anomalies = tfdv.validate_statistics(
-        _window_statistics(config, window),
+        _window_statistics(config, window, stored or {}),
         config.spec.load_schema(),
         environment="TRAINING",
         serving_statistics=requests,

@@ -252,14 +252,19 @@ def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, .
     span = decision.span
     assert span is not None  # new_data names the span whenever it starts a run
     served = serving.served_version(config.serving_dir, config.served_model_name)
-    window = training_window(config, store_uri(config, metadata), span, served)
+    uri = store_uri(config, metadata)
+    window = training_window(config, uri, span, served)
+    stored: dict[int, tuple[str, list[str]]] = {}
+    if uri and window:
+        with lineage.open_store(uri) as store:
+            stored = lineage.span_statistics(store, window)
     failed: dict[str, str] = {}
     try:
-        decision.drift = monitoring.drift(config, span, window) if window else None
+        decision.drift = monitoring.drift(config, span, window, stored) if window else None
     except ValueError as e:  # an unreadable span: reported; the run's gate names the problem too
         failed["drift"] = str(e)
     if served and window:
-        decision.skew = monitoring.skew(config, served, window)
+        decision.skew = monitoring.skew(config, served, window, stored)
     try:
         decision.quality = monitoring.serving_quality(config, span)
     except ValueError as e:
