@@ -9,6 +9,7 @@ schema pass. `test_make_e2e_on_kind` runs the real thing where Docker and kind e
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pipelines.config import PipelineConfig
 from pipelines.runners.kubeflow import KfpTarget
 
 REPO = Path(__file__).resolve().parent.parent
@@ -184,6 +186,11 @@ def test_compiled_spec_uses_the_deployed_volumes_and_image():
         v["name"]: v["persistentVolumeClaim"]["claimName"] for v in trigger["volumes"] if "persistentVolumeClaim" in v
     }
     assert claims == {"pipeline": target.pipeline_pvc, "models": target.models_pvc}
+    # the alert destinations come from the overlay's ConfigMap, under its generated name
+    (source,) = trigger["containers"][0]["envFrom"]
+    alerts = by_kind(objects, "ConfigMap")[("kubeflow", source["configMapRef"]["name"])]
+    assert set(alerts["data"]) == {"OPENCT_ALERTMANAGER_URL", "OPENCT_ALERT_WEBHOOK_URL"}
+    assert {k[len("OPENCT_") :].lower() for k in alerts["data"]} <= {f.name for f in dataclasses.fields(PipelineConfig)}
     shell, flag, script = trigger["containers"][0]["command"]
     command = shlex.split(script.split(";")[0])
     assert (shell, flag) == ("sh", "-c") and command[:6] == ["python3", "-m", "pipelines.cli", "ct", "trigger", "--kfp"]
