@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines import lineage
+from pipelines import cli, lineage
 from pipelines.config import BUILD_DIR, REPO_ROOT
 from pipelines.runners.local import run_local
 from tests.test_e2e import World
@@ -80,7 +80,7 @@ def clean_seconds(tmp_path_factory) -> float:
 
 
 @pytest.mark.parametrize("node", list(NODES))
-def test_a_run_killed_during_a_node_is_completed_by_the_next(node, tmp_path, clean_seconds):
+def test_a_run_killed_during_a_node_is_completed_by_the_next(node, tmp_path, clean_seconds, capsys):
     world = _first_window(tmp_path)
     before = _executions(world, node)
     proc = subprocess.Popen(
@@ -105,6 +105,9 @@ def test_a_run_killed_during_a_node_is_completed_by_the_next(node, tmp_path, cle
     killed_state = Execution.State.Name(killed[0].last_known_state) if killed else "not registered yet"
     if node != "Pusher":
         assert killed_state == "RUNNING", f"{node}: not killed during the node ({killed_state})"
+        capsys.readouterr()  # ct history: no run holds the store, so that one was killed, not running
+        assert cli.main(["ct", "history", "--pipeline-root", world.config.pipeline_root]) == 0
+        assert f"interrupted ({node})" in capsys.readouterr().out
 
     rerun = run_local(world.config)
     assert rerun.status == "pushed" and rerun.pushed_version == 2, rerun.format()

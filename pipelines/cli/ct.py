@@ -167,10 +167,19 @@ def cmd_history(config: Any, args: argparse.Namespace) -> int:
     from pipelines import lineage
     from pipelines.reports.summary import span_ranges
 
-    with lineage.open_store(store_uri(config, args)) as store:
+    uri = store_uri(config, args)
+    with lineage.open_store(uri) as store:
         records = lineage.runs(store, config.pipeline_name)
         accepted = lineage.acceptances(store)
         changes = lineage.serving_changes(store)
+    if "://" not in uri:
+        from pipelines.names import Outcome
+        from pipelines.runners.local import run_in_flight
+
+        if run_in_flight(uri) is None:  # no local run holds the store: a "running" one was killed
+            for r in records:
+                if r.outcome.startswith(Outcome.RUNNING):
+                    r.outcome = "interrupted" + r.outcome[len(Outcome.RUNNING) :]
     rows = (
         [(r.started, f"{r.seconds:8.1f}", r.trigger, span_ranges(r.spans), r.outcome) for r in records]
         + [
