@@ -210,7 +210,7 @@ e2e: ## All of it on kind: cluster, KFP, image, deploy, upload, the scenarios of
 	@# TF Serving's image is in no package registry: without a container registry there is no serving to test
 	$(MAKE) $(if $(LOCAL_IMAGES),,serve-test) schedule trigger-on runs ui-check
 
-test-e2e-cluster: ## The cluster scenarios against the deployed KFP (tests/test_kfp_e2e.py; about 21 min)
+test-e2e-cluster: ## The cluster scenarios against the deployed KFP (tests/test_kfp_e2e.py; about 31 min)
 	@OPENCT_BIND="$(KIND_VOLUMES) $(HOME)/.kube" OPENCT_KIND_VOLUMES=$(KIND_VOLUMES) KFP_HOST=$${KFP_HOST:-http://localhost:8080} \
 	  OPENCT_METADATA=grpc://localhost:$(METADATA_PORT) $(PY) -m pytest -m cluster -s -rs tests/test_kfp_e2e.py $(PYTEST_ARGS)
 

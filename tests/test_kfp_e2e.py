@@ -1,6 +1,6 @@
 """The cluster end to end (`make e2e`): our pipeline on a real Kubeflow Pipelines 2.17 on kind.
 
-Six scenarios, in order, each checked against what KFP, Argo, ML Metadata, the object store and
+Eight scenarios, in order, each checked against what KFP, Argo, ML Metadata, the object store and
 the volumes really hold:
   1. a run on the newest span SUCCEEDS, pushes the next version onto the models volume, and every
      TFX node's HTML view is in KFP's object store;
@@ -22,7 +22,7 @@ the volumes really hold:
 Needs (`make test-e2e-cluster` sets them after `make cluster kfp image deploy upload`): KFP_HOST,
 OPENCT_METADATA (the cluster's ML Metadata, grpc://localhost:8808), the kind volumes under
 build/kind-volumes, and a kubeconfig for the cluster (pod logs, exec, the CronJob).
-About 40 minutes on a 2-core machine.
+About 31 minutes on a 2-core machine.
 """
 
 from __future__ import annotations
