@@ -66,7 +66,7 @@ MAKE_VOLUMES := for d in $(KIND_VOLUMES) $(KIND_VOLUMES)/pipeline $(KIND_VOLUMES
 # first push it is never Ready (kustomize/base/serving.yaml).
 SERVING_WAIT ?= 600s
 
-.PHONY: help env run spans schema test lint format docs test-cluster test-unit bench replay crash-matrix lock clean compile upload submit schedule unschedule runs \
+.PHONY: help env run spans schema test lint format docs test-cluster test-unit bench bench-scale replay crash-matrix lock clean compile upload submit schedule unschedule runs \
 	engine cluster kfp-render kfp kfp-images metadata-image image deploy ui ui-check serve-test e2e test-e2e-cluster kfp-timings status \
 	trigger-on trigger-off down
 
@@ -125,6 +125,12 @@ replay: ## Replay the taxi spans one at a time with trigger (a corrupted and a d
 
 bench: ## Benchmark against TFX's stock taxi example; writes build/bench.json
 	@$(PY) -m pipelines.bench
+
+SCALE ?= 1,10,100
+bench-scale: ## Cost against data size, ours and stock (SCALE=1,10,100; about 3 h for all three); build/bench-scale.*
+	@mkdir -p $(HOME)/.cache/openct/bench-scale
+	@OPENCT_BENCH_CACHE=$(HOME)/.cache/openct/bench-scale OPENCT_BIND="$(OPENCT_BIND) $(HOME)/.cache/openct/bench-scale" \
+	  $(PY) -m pipelines.bench_scale --scale $(SCALE)
 
 compile: ## Compile the pipeline into a KFP v2 spec: build/pipeline.yaml (IMAGE=name:tag, PVC=no for gs://)
 	@$(OPENCT) kfp compile --out build/pipeline.yaml --image $(PIPELINE_IMAGE) $(if $(filter no,$(PVC)),--no-pvc)

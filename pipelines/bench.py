@@ -6,7 +6,8 @@
   full: a run over all 16 quarterly spans (the same 15,002 rows, window 16) from an empty store;
   cached: the same again with nothing new;
   new span: a run after one new span: span 17 is span 16's rows moved into the next quarter (the
-      sample ends in 2016-12, so it is synthesised; rows past that quarter's end are dropped);
+      sample ends in 2016-12, so it is synthesised; rows past that quarter's end are dropped; each
+      trip's trip_seconds moved by 1-59 s, or it would be a re-delivery, which the checks block);
   blocked: a run whose new span fails the data checks (span 18, fares in cents): time to verdict;
   kubeflow shape: the next good span (19), run as a compiled KFP spec runs it: `openct compile-ir`,
       then one `openct step` process per node in the IR's order (cache off), so that each node's
@@ -71,20 +72,20 @@ def overall_metrics(evaluation_uri: str) -> dict[str, float]:
     return metrics.get("candidate", {})
 
 
-def run_stock(work: Path, logs: Path) -> dict:
-    """The stock example, unchanged, with HOME at `work`."""
+def run_stock(work: Path, logs: Path, source: Path | None = None, name: str = "stock") -> dict:
+    """The stock example, unchanged, with HOME at `work`, on `source` (default: the taxi sample)."""
     import tfx
 
     package = Path(tfx.__file__).parent / STOCK_DIR
     taxi = work / "taxi"
     (taxi / "data" / "simple").mkdir(parents=True)
-    shutil.copy(CHICAGO_TAXI.source_path(), taxi / "data" / "simple" / "data.csv")
+    shutil.copy(source or CHICAGO_TAXI.source_path(), taxi / "data" / "simple" / "data.csv")
     shutil.copy(package / "taxi_utils_native_keras.py", taxi / "taxi_utils_native_keras.py")
     # Its Beam args make TFX leave a 52 MB copy of itself per Beam component in $TMPDIR
     # (pipelines/config.py, beam_args): keep those under `work`, which the bench deletes.
     (work / "tmp").mkdir()
     env = dict(os.environ, HOME=str(work), TMPDIR=str(work / "tmp"))
-    seconds, rss = measure([sys.executable, str(package / "taxi_pipeline_native_keras.py")], logs / "stock.log", env)
+    seconds, rss = measure([sys.executable, str(package / "taxi_pipeline_native_keras.py")], logs / f"{name}.log", env)
     evaluations = sorted((work / "tfx" / "pipelines" / STOCK_PIPELINE / "Evaluator" / "evaluation").iterdir())
     return {"seconds": seconds, "rss_mb": rss, "metrics": overall_metrics(str(evaluations[-1]))}
 
@@ -126,7 +127,9 @@ def run_ours(work: Path, logs: Path, name: str, store: str, *extra: str, ok: tup
 
 def add_span(data_root: Path, number: int, change: Callable[[dict[str, str]], None] | None = None) -> None:
     """span-<number>: span 16's rows moved into span <number>'s period (from the data root's
-    layout), rows past its end dropped; `change` edits each row (a corruption)."""
+    layout), rows past its end dropped; `change` edits each row (a corruption). Each trip's
+    trip_seconds moves by 1-59 s, as the cluster e2e's new spans do: the same rows again would be a
+    re-delivered span, which the data checks block (DUPLICATION)."""
     from components.checks import span_period
 
     layout = json.loads((data_root / LAYOUT_FILE).read_text())
@@ -141,8 +144,10 @@ def add_span(data_root: Path, number: int, change: Callable[[dict[str, str]], No
     with open(staging / "data.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
-        for row in rows:
+        for i, row in enumerate(rows):
             row[ts] = str(int(row[ts]) + int(target - start))
+            if row["trip_seconds"]:
+                row["trip_seconds"] = str(int(float(row["trip_seconds"])) + 1 + (number * 31 + i) % 59)
             if int(row[ts]) < end:
                 if change:
                     change(row)
