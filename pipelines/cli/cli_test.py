@@ -192,3 +192,18 @@ def test_status_reads_artifacts_where_the_cluster_volume_is_mounted_here():
     )
     assert local_uri("/mnt/openct2/x", mapping) == "/mnt/openct2/x"  # a prefix of a name is not a parent
     assert local_uri("/elsewhere/x", None) == "/elsewhere/x"
+
+
+def test_a_serving_change_writes_nothing_when_tf_serving_does_not_answer(tmp_path, capfd):
+    import socket
+
+    (tmp_path / "serving" / "taxi" / "1").mkdir(parents=True)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    flags = ["--serving-dir", str(tmp_path / "serving"), "--pipeline-root", str(tmp_path / "p")]
+    assert cli.main(["serving", "pin", "1", "--reason", "try", "--url", closed, *flags]) == 1
+    assert "did not answer" in capfd.readouterr().err
+    assert not (tmp_path / "serving" / "models.config").exists()
+    assert cli.main(["serving", "pin", "1", "--reason", "try", "--url", "", *flags]) == 0  # no server: at once
+    assert (tmp_path / "serving" / "models.config").exists()

@@ -134,6 +134,14 @@ def _change(config: Any, args: argparse.Namespace, action: str, target: Any) -> 
     if not args.reason.strip():
         raise ValueError("--reason must say why")
     available = (lambda: serving.available_versions(args.url, config.served_model_name)) if args.url else None
+    if available is not None:
+        try:  # before anything is written
+            available()
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConnectionError(
+                f"TF Serving at {args.url} did not answer for model {config.served_model_name} ({exc}); "
+                f"nothing written. Give --url '' if no TF Serving reads {config.serving_dir} yet"
+            ) from exc
     serving_config.transition(
         config.serving_dir, config.served_model_name, config.served_base_path, target, available, args.timeout
     )

@@ -139,7 +139,8 @@ def new_data(config: PipelineConfig, metadata: str | None = None) -> Decision:
     )
 
 
-def fresh_spans(decision: Decision, config: PipelineConfig, metadata: str | None) -> list[int]:
+def fresh_spans(config: PipelineConfig, metadata: str | None) -> list[int]:
+    """The spans on disk newer than every span ML Metadata has seen ingested."""
     uri = store_uri(config, metadata)
     seen: set[int] = set()
     if uri:
@@ -245,7 +246,7 @@ def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, .
     decision = new_data(config, metadata)
     if not decision.start:
         return decision
-    refused = policy(config, metadata, fresh_spans(decision, config, metadata))
+    refused = policy(config, metadata, fresh_spans(config, metadata))
     if refused is not None:
         refused.reason = f"{decision.reason}; not now: {refused.reason}"
         return refused
