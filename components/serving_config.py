@@ -97,14 +97,21 @@ def parse(text: str, model: str) -> ServingState:
     )
 
 
-def read(serving_dir: str, model: str) -> ServingState:
-    path = config_path(serving_dir)
+def _text(path: str) -> str | None:
     if not fileio.exists(path):
-        return UNPINNED
+        return None
     with fileio.open(path) as f:
         text = f.read()
+    return text.decode() if isinstance(text, bytes) else text
+
+
+def read(serving_dir: str, model: str) -> ServingState:
+    path = config_path(serving_dir)
+    text = _text(path)
+    if text is None:
+        return UNPINNED
     try:
-        return parse(text.decode() if isinstance(text, bytes) else text, model)
+        return parse(text, model)
     except Exception as exc:  # text_format.ParseError and friends: name the file
         raise ValueError(f"{path}: not a text-format ModelServerConfig: {exc}") from exc
 
@@ -130,12 +137,7 @@ def render(existing: str, model: str, base_path: str, state: ServingState) -> st
 def write(serving_dir: str, model: str, base_path: str, state: ServingState) -> str:
     """Writes the state into <serving_dir>/models.config atomically; returns the path."""
     path = config_path(serving_dir)
-    existing = ""
-    if fileio.exists(path):
-        with fileio.open(path) as f:
-            existing = f.read()
-            existing = existing.decode() if isinstance(existing, bytes) else existing
-    text = render(existing, model, base_path, state)
+    text = render(_text(path) or "", model, base_path, state)
     if state.versions is not None:
         missing = sorted(set(state.versions) - set(served_versions(os.path.join(serving_dir, model))))
         if missing:

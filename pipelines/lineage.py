@@ -210,23 +210,34 @@ def acceptances(store) -> list[Acceptance]:
 
 def span_statistics(store, spans: list[int]) -> dict[int, tuple[str, list[str]]]:
     """span -> (uri, split names) of the newest StatisticsGen output recorded for it."""
-    newest: dict[int, metadata_store_pb2.Artifact] = {}
     found = [a for a in store.get_artifacts_by_type("ExampleStatistics") if a.state == metadata_store_pb2.Artifact.LIVE]
+    # TFX's StatisticsGen records no span on its output (the back-fill's batch one does): the span
+    # is its input Examples'. Looked up in three calls, whatever the store holds (the trigger asks
+    # a cluster's store over gRPC).
     producers = {
         e.artifact_id: e.execution_id
         for e in store.get_events_by_artifact_ids([a.id for a in found])
         if e.type == Event.OUTPUT
     }
+    inputs = [
+        e
+        for e in store.get_events_by_execution_ids(sorted(set(producers.values())))
+        if e.type == Event.INPUT and e.path.steps and e.path.steps[0].key == "examples"
+    ]
+    examples = {a.id: span_of(a) for a in store.get_artifacts_by_id([e.artifact_id for e in inputs])}
+    input_span: dict[int, int] = {}  # execution id -> its input Examples' span
+    for e in inputs:
+        input_span[e.execution_id] = max(input_span.get(e.execution_id, 0), examples.get(e.artifact_id, 0))
+    newest: dict[int, metadata_store_pb2.Artifact] = {}
     for a in sorted(found, key=lambda a: a.id):
-        # TFX's StatisticsGen records no span on its output (the back-fill's batch one does): the
-        # span is its input Examples'.
-        span = span_of(a)
-        if not span and a.id in producers:
-            examples = _events(store, producers[a.id], (Event.INPUT,)).get("examples", [])
-            span = max((span_of(e) for e in store.get_artifacts_by_id(examples)), default=0)
+        span = span_of(a) or input_span.get(producers.get(a.id, -1), 0)
         if span in spans:
             newest[span] = a
-    return {span: (a.uri, json.loads(str_prop(a, "split_names") or "[]")) for span, a in newest.items()}
+    return {span: (a.uri, _split_names(a)) for span, a in newest.items()}
+
+
+def _split_names(artifact: metadata_store_pb2.Artifact) -> list[str]:
+    return json.loads(str_prop(artifact, "split_names") or "[]")
 
 
 def validated_spans(store) -> set[int]:
@@ -337,8 +348,7 @@ def gate_findings(store, run_id: str, pipeline_name: str) -> list[str]:
         inputs = _events(store, execution.id, (Event.INPUT,))
         found = []
         for anomalies in store.get_artifacts_by_id(inputs.get("anomalies", [])):
-            splits = json.loads(str_prop(anomalies, "split_names") or "[]")
-            found += list_anomalies(read_anomalies(anomalies.uri, splits))
+            found += list_anomalies(read_anomalies(anomalies.uri, _split_names(anomalies)))
         for checks in store.get_artifacts_by_id(inputs.get("checks", [])):
             found += check_anomalies(read_results(checks.uri))
         return [str(a) for a in found]

@@ -143,7 +143,7 @@ def label_version(config, label: str) -> int:
     state = serving_config.read(config.serving_dir, config.served_model_name)
     labels = dict(state.labels)
     if label not in labels:
-        raise KeyError(
+        raise ValueError(
             f"no label {label!r} in {serving_config.config_path(config.serving_dir)} (labels: {labels or 'none'})"
         )
     return labels[label]

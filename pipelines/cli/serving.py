@@ -200,12 +200,9 @@ def cmd_predict(config: Any, args: argparse.Namespace) -> int:
     path, rows = serving.sample_rows(config.data_root, args.rows)
     types = serving.feature_types(spec)
     examples = [serving.example_bytes(r, spec, types) for r in rows]
+    labelled = serving.label_version(config, args.label) if args.label else None  # a missing label: said as such
     try:
-        version = (
-            serving.label_version(config, args.label)
-            if args.label
-            else serving.loaded_version(args.url, config.served_model_name)
-        )
+        version = labelled if labelled is not None else serving.loaded_version(args.url, config.served_model_name)
         predictions = serving.predict(args.url, config.served_model_name, serving.predict_body(examples), args.label)
     except (OSError, KeyError, ValueError) as exc:
         raise ConnectionError(f"prediction from {args.url} (model {config.served_model_name}) failed: {exc}") from exc

@@ -47,7 +47,6 @@ def register(commands: Any) -> None:
     )
     p.add_argument("--run-id", required=True, help="the KFP run's id (its TFX run id)")
     p.add_argument("--metadata", required=True, help="ML Metadata: grpc://HOST:PORT or sqlite:///PATH")
-    p.add_argument("--link", default="", help="the run's page, for the alert's generatorURL")
 
 
 def cmd_compile_ir(config: Any, args: argparse.Namespace) -> int:
@@ -149,7 +148,7 @@ def cmd_alert(config: Any, args: argparse.Namespace) -> int:
         summary.status = outcome.split()[0]
     print(f"alert: run {args.run_id}: {outcome}")
     sent = alerts.for_run(summary, config.pipeline_name, args.run_id)
-    alerts.send(sent, config.alertmanager_url, config.alert_webhook_url, args.link)
+    alerts.send(sent, config.alertmanager_url, config.alert_webhook_url)
     if not sent:
         print("alert: nothing to tell")
     return 0

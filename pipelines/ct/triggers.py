@@ -51,6 +51,7 @@ class Decision:
     reason: str
     rule: str = ""  # what decided: new-span, no-new-span, min-new-rows, cooldown, daily-budget, in-flight, checks
     span: int | None = None  # the span to run on
+    fresh: list[int] = dataclasses.field(default_factory=list)  # spans on disk newer than every ingested one
     trigger: str = ""  # recorded in the run id, e.g. "new-span+drift-17"
     drift: monitoring.DriftReport | None = None
     skew: monitoring.DriftReport | None = None
@@ -134,19 +135,8 @@ def new_data(config: PipelineConfig, metadata: str | None = None) -> Decision:
             "no-new-span",
         )
     fresh = [s for s in present if s > newest_seen]
-    return Decision(
-        True, f"new span(s) {', '.join(map(str, fresh))} since span {newest_seen or '-'}", "new-span", span=present[-1]
-    )
-
-
-def fresh_spans(config: PipelineConfig, metadata: str | None) -> list[int]:
-    """The spans on disk newer than every span ML Metadata has seen ingested."""
-    uri = store_uri(config, metadata)
-    seen: set[int] = set()
-    if uri:
-        with lineage.open_store(uri) as store:
-            seen = lineage.ingested_spans(store)
-    return [s for s in existing_spans(config.data_root) if s > max(seen, default=0)]
+    reason = f"new span(s) {', '.join(map(str, fresh))} since span {newest_seen or '-'}"
+    return Decision(True, reason, "new-span", span=present[-1], fresh=fresh)
 
 
 def policy(
@@ -246,7 +236,7 @@ def decide(config: PipelineConfig, metadata: str | None = None, on: tuple[str, .
     decision = new_data(config, metadata)
     if not decision.start:
         return decision
-    refused = policy(config, metadata, fresh_spans(config, metadata))
+    refused = policy(config, metadata, decision.fresh)
     if refused is not None:
         refused.reason = f"{decision.reason}; not now: {refused.reason}"
         return refused

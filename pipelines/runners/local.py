@@ -118,6 +118,11 @@ def judged_spans(config: PipelineConfig) -> set[int]:
         return judged - (accepted - lineage.validated_spans(store))
 
 
+def lock_path(metadata: str) -> Path | None:
+    """<store>.lock beside a local SQLite store; None for a store that is not a local file."""
+    return None if "://" in metadata else Path(metadata + ".lock")
+
+
 @contextlib.contextmanager
 def store_lock(metadata: str, wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """One local run at a time on one ML Metadata store: an exclusive flock(2) on `<store>.lock`.
@@ -129,10 +134,10 @@ def store_lock(metadata: str, wait: Callable[[str], None] | None = None) -> Iter
     `wait(message)` is told once, naming the holder, when the lock is taken. A store that is not a
     local file (grpc://) is not locked here.
     """
-    if "://" in metadata:
+    path = lock_path(metadata)
+    if path is None:
         yield
         return
-    path = Path(metadata + ".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
         try:
@@ -150,8 +155,8 @@ def store_lock(metadata: str, wait: Callable[[str], None] | None = None) -> Iter
 
 def run_in_flight(metadata: str) -> str | None:
     """Who holds the store's lock (store_lock) now, or None: the trigger starts nothing then."""
-    path = Path(metadata + ".lock")
-    if "://" in metadata or not path.exists():
+    path = lock_path(metadata)
+    if path is None or not path.exists():
         return None
     with open(path, "a+") as f:
         try:
