@@ -37,12 +37,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import heapq
 import math
 import statistics
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 CLASSES = ("volume", "finiteness", "completeness", "duplication", "time", "label", "scale", "tail", "category")
@@ -151,35 +150,31 @@ class Check:
         return {**dataclasses.asdict(self), "passed": self.passed, "margin": self.margin}
 
 
+ROW_HASH = "openct-row-v2"  # components.row_profile.row_hashes; a sketch of another hash is not compared
+
+
+@dataclasses.dataclass(frozen=True)
 class RowSketch:
     """The SKETCH_SIZE smallest 64-bit hashes of a span's distinct rows (a bottom-k sketch).
 
     Two spans' sketches both hold every hash of their rows up to the smaller of their limits, so
     the share of one span's rows that the other also has is measured on that common hash range,
     a uniform sample of the rows, without keeping either span's rows (Broder 1997, "On the
-    resemblance and containment of documents"). TFDV has nothing comparing rows across spans."""
+    resemblance and containment of documents"). TFDV has nothing comparing rows across spans.
+    The hashes are components.row_profile's (ROW_HASH); sketches recorded before it (no "hash"
+    key: BLAKE2b of a serialized tf.Example) are not compared with these."""
 
-    def __init__(self, size: int = SKETCH_SIZE):
-        self.size = size
-        self._heap: list[int] = []  # negated: the largest kept hash on top
-        self._kept: set[int] = set()
+    hashes: tuple[int, ...]
+    size: int = SKETCH_SIZE
 
-    def add(self, row: bytes) -> None:
-        h = int.from_bytes(hashlib.blake2b(row, digest_size=8).digest(), "big")
-        if h in self._kept:
-            return
-        if len(self._heap) < self.size:
-            heapq.heappush(self._heap, -h)
-            self._kept.add(h)
-        elif h < -self._heap[0]:
-            self._kept.discard(-heapq.heappushpop(self._heap, -h))
-            self._kept.add(h)
+    @classmethod
+    def of(cls, hashes: Iterable[int], size: int = SKETCH_SIZE) -> RowSketch:
+        return cls(tuple(heapq.nsmallest(size, set(hashes))), size)
 
     def to_dict(self) -> dict[str, Any]:
         """{"limit": every row hash <= limit is in "hashes" (hex)}; limit 2^64-1 when all rows are."""
-        hashes = sorted(self._kept)
-        limit = hashes[-1] if len(hashes) >= self.size else 2**64 - 1
-        return {"limit": f"{limit:016x}", "hashes": [f"{h:016x}" for h in hashes]}
+        limit = self.hashes[-1] if len(self.hashes) >= self.size else 2**64 - 1
+        return {"hash": ROW_HASH, "limit": f"{limit:016x}", "hashes": [f"{h:016x}" for h in self.hashes]}
 
 
 def containment(new: Mapping[str, Any], old: Mapping[str, Any]) -> tuple[float, int]:
@@ -192,11 +187,14 @@ def containment(new: Mapping[str, Any], old: Mapping[str, Any]) -> tuple[float, 
 
 def repeats(profile: Mapping[str, Any], earlier: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[str, Any] | None:
     """The earlier span whose rows this span repeats most (time column aside): {"span", "share",
-    "sampled"}; None without sketches to compare."""
-    if "rows_sketch" not in profile:
+    "sampled"}; None without sketches of the same row hash to compare."""
+    sketch = profile.get("rows_sketch")
+    if not sketch:
         return None
     found = [
-        (*containment(profile["rows_sketch"], p["rows_sketch"]), span) for span, p in earlier if "rows_sketch" in p
+        (*containment(sketch, p["rows_sketch"]), span)
+        for span, p in earlier
+        if p.get("rows_sketch", {}).get("hash") == sketch.get("hash")
     ]
     if not found:
         return None

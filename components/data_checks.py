@@ -3,7 +3,7 @@
 Between ExampleValidator (the span against the curated schema) and the ValidationGate: it
 profiles the span from StatisticsGen's statistics (TFDV's counts, missing and zero counts,
 min/max, deciles) plus one pass over its Examples for what TFDV does not compute (duplicate rows,
-the derived label rate), compares the profile with the profiles recorded on the `ValidatedSpan`
+the derived label rate: components.row_profile, on Arrow batches), compares the profile with the profiles recorded on the `ValidatedSpan`
 records of the window before it, and writes every check (passed or not, with the measured value
 and the threshold) to `checks.json`. The gate fails on any failed check, as on a schema anomaly,
 and copies the profile onto the span's ValidatedSpan record: the history of later spans, read
@@ -22,6 +22,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact, artifact_utils, standard_artifact_utils, standard_artifacts
 
 from components import checks as checks_lib
+from components import row_profile
 from components.artifacts import span_of, str_prop
 from components.checks import LAYOUT_FILE
 
@@ -123,84 +124,6 @@ def _empty_values(common: Any) -> int:
     return int(common.num_non_missing - common.tot_num_values)
 
 
-def _value(feature: Any) -> Any:
-    kind = feature.WhichOneof("kind")
-    values = getattr(feature, kind).value if kind else []
-    if not values:
-        return None
-    return values[0].decode("utf-8", "replace") if kind == "bytes_list" else values[0]
-
-
-def _row_text(example: Any, limit: int = 300) -> str:
-    """A row as `name=value, ...` in column order of the Example, to find it in the CSV."""
-    parts = [f"{name}={_value(f)}" for name, f in sorted(example.features.feature.items())]
-    text = ", ".join(parts)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def profile_rows(
-    examples: Any,
-    splits: list[str],
-    label: dict[str, Any],
-    time_column: str = "",
-    bounds: dict[str, float] | None = None,
-) -> dict[str, Any]:
-    """What TFDV does not compute: the share of rows identical to an earlier row (ExampleGen
-    sends identical rows to the same split, base_example_gen_executor.py:42-47, so per-split
-    counting finds them all), the label rate by LabelSpec's rule, per float column the share
-    of rows holding NaN or an infinity, with the first such row (TFDV's histograms count NaNs
-    but not infinities, which only show as a min or max), a sketch of the rows without
-    `time_column` (checks.RowSketch: a later span's rows repeating these are found from it), and
-    per feature in `bounds` the share of rows above its bound (the history's largest value: a few
-    extreme values move no decile)."""
-    import math
-
-    import tensorflow as tf  # already loaded by TFX's executors; imported here to keep compile light
-
-    sketch = checks_lib.RowSketch()
-
-    nonfinite: dict[str, int] = {}
-    nonfinite_example: dict[str, str] = {}
-    bounds = bounds or {}
-    beyond = dict.fromkeys(bounds, 0)
-    rows = positives = duplicates = 0
-    for split in splits:
-        files = fileio.glob(os.path.join(standard_artifact_utils.get_split_uri([examples], split), "*"))
-        seen: set[bytes] = set()
-        for record in tf.data.TFRecordDataset(sorted(files), compression_type="GZIP"):
-            example = tf.train.Example.FromString(record.numpy())
-            key = example.SerializeToString(deterministic=True)
-            if time_column in example.features.feature:  # a row re-sent with a new timestamp is the same row
-                timeless = tf.train.Example()
-                timeless.CopyFrom(example)
-                del timeless.features.feature[time_column]
-                sketch.add(timeless.SerializeToString(deterministic=True))
-            else:
-                sketch.add(key)
-            duplicates += key in seen
-            seen.add(key)
-            rows += 1
-            values = {name: _value(f) for name, f in example.features.feature.items()}
-            positives += checks_lib.label_of(values, label)
-            for name, f in example.features.feature.items():
-                if name in bounds:
-                    beyond[name] += any(v > bounds[name] for v in f.float_list.value or f.int64_list.value)
-                if f.WhichOneof("kind") != "float_list":
-                    continue
-                bad = any(not math.isfinite(v) for v in f.float_list.value)
-                nonfinite[name] = nonfinite.get(name, 0) + bad
-                if bad and name not in nonfinite_example:
-                    nonfinite_example[name] = _row_text(example)
-    return {
-        "duplicates": duplicates / rows if rows else 0.0,
-        "label_rate": positives / rows if rows else None,
-        "nonfinite": {k: v / rows for k, v in nonfinite.items()} if rows else {},
-        "nonfinite_example": nonfinite_example,
-        "rows_sketch": sketch.to_dict(),
-        "beyond": {k: {"bound": bounds[k], "share": v / rows} for k, v in beyond.items()} if rows else {},
-    }
-
-
 def acceptances(records: list[Any], span: int, fingerprint: str) -> dict[tuple[str, str], str]:
     """(class, feature) -> "accepted by WHO on DATE: WHY", from the SpanAcceptance records of
     `span` made on the same span file (same input fingerprint)."""
@@ -278,8 +201,11 @@ def DataChecks(  # noqa: N802 - TFX components are classes by convention
     earlier = [(span_of(h), json.loads(str_prop(h, PROFILE))) for h in profiled]
     recent, seasonal, months = split_history(span, earlier, layout, settings)
     bounds = checks_lib.tail_bounds([p for _, p in [*recent, *seasonal]])
-    example_splits = artifact_utils.decode_split_names(examples.split_names)
-    profile.update(profile_rows(examples, example_splits, settings["label"], settings["time_column"], bounds))
+    files = {
+        split: row_profile.split_files(standard_artifact_utils.get_split_uri([examples], split))
+        for split in artifact_utils.decode_split_names(examples.split_names)
+    }
+    profile.update(row_profile.profile_rows(files, settings["label"], settings["time_column"], bounds))
     profile["label"] = settings["label"].get("name", "label")
     profile["span"] = span
     profile["scale"] = checks_lib.scale_factors(profile, [p for _, p in recent])  # the next spans' history

@@ -22,8 +22,9 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
+from components import span_batch
 from components.artifacts import EXAMPLES_ID, span_of, str_prop
-from components.span_batch import SpanBatchExampleGenExecutor, SpanBatchStatisticsGenExecutor
+from components.span_batch import SpanBatchExampleGenExecutor, SpanBatchStatisticsGenExecutor, span_groups
 
 PATTERN = "span-{SPAN}/data.csv"  # as pipelines.data.spans.SPAN_PATTERN
 SPLITS = example_gen_pb2.Output(
@@ -245,3 +246,31 @@ def test_empty_splits_equal_csv_example_gen_and_statistics_gen(tmp_path):
             assert _stats(stats, split) == _stats(reference_stats, split), (span, split)
     assert _stats(statistics["statistics"][0], "train").datasets[0].num_examples == 0
     assert _stats(statistics["statistics"][1], "eval").datasets[0].num_examples == 0
+
+
+def test_spans_are_grouped_by_bytes_in_order():
+    sizes = {1: 30, 2: 30, 3: 50, 4: 200, 5: 10}
+    assert span_groups([1, 2, 3, 4, 5], sizes, limit=100) == [[1, 2], [3], [4], [5]]
+    assert span_groups([1, 2, 3, 4, 5], sizes, limit=1000) == [[1, 2, 3, 4, 5]]
+
+
+def test_one_pipeline_per_span_writes_what_csv_example_gen_writes(spans, produced, tmp_path, monkeypatch):
+    """The memory bound (MAX_PIPELINE_BYTES) splits the spans over several Beam pipelines: each
+    span's records are still CsvExampleGen's."""
+    (tfx_examples, _), _ = produced
+    monkeypatch.setattr(span_batch, "MAX_PIPELINE_BYTES", 1)
+    template = standard_artifacts.Examples()
+    template.uri = str(tmp_path / "examples")
+    out = {"examples": [template]}
+    properties = {
+        "input_base": str(spans),
+        "pattern": PATTERN,
+        "spans": json.dumps({"1": "", "2": "", "3": ""}),
+        "output_config": proto_utils.proto_to_json(SPLITS),
+    }
+    context = BaseBeamExecutor.Context(tmp_dir=str(tmp_path / "tmp"), unique_id="1")
+    SpanBatchExampleGenExecutor(context).Do({}, out, properties)
+    assert sorted(Path(tmp_path, "tmp", "1").iterdir()) == [Path(tmp_path, "tmp", "1", f"write-{i}") for i in range(3)]
+    for batch in out["examples"]:
+        for split in ("train", "eval"):
+            assert _records(batch, split) == _records(tfx_examples[span_of(batch)], split), (span_of(batch), split)

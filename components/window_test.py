@@ -1,3 +1,5 @@
+import json
+
 from tfx.types import standard_artifacts
 
 from components.artifacts import EXAMPLES_ID, span_of
@@ -18,10 +20,12 @@ def _examples(id_, span):
     return a
 
 
-def _validated(examples_id, id_=0):
+def _validated(examples_id, id_=0, rows=None):
     r = ValidatedSpan()
     r.id = id_ or examples_id
     r.set_int_custom_property("examples_id", examples_id)
+    if rows is not None:  # the profile DataChecks records (components.data_checks.PROFILE)
+        r.set_string_custom_property("profile", json.dumps({"rows": rows, "span": examples_id}))
     return r
 
 
@@ -85,3 +89,18 @@ def test_evaluation_window_leaves_out_the_newest_span():
     assert [span_of(a) for a in out["examples"]] == [1, 2]
     only = ReferenceWindow(num_spans=3).resolve_artifacts(None, {"examples": examples[:1], "validated": validated})
     assert [span_of(a) for a in only["examples"]] == [1]  # a one-span window is evaluated on itself
+
+
+def test_evaluation_window_keeps_the_newest_spans_that_hold_max_rows():
+    examples = [_examples(i, i) for i in range(1, 7)]
+    validated = [_validated(i, rows=100 * i) for i in range(1, 6)] + [_validated(6)]  # span 6: no profile
+    inputs = {"examples": examples, "validated": validated}
+    spans = lambda out: [span_of(a) for a in out["examples"]]  # noqa: E731
+    # spans 1-5 of the window 1-6; newest first: 500 + 400 >= 800 rows
+    assert spans(ReferenceWindow(num_spans=6, max_rows=800).resolve_artifacts(None, inputs)) == [4, 5]
+    assert spans(ReferenceWindow(num_spans=6, max_rows=901).resolve_artifacts(None, inputs)) == [3, 4, 5]
+    assert spans(ReferenceWindow(num_spans=6, max_rows=0).resolve_artifacts(None, inputs)) == [1, 2, 3, 4, 5]
+    assert spans(ReferenceWindow(num_spans=6, max_rows=10**6).resolve_artifacts(None, inputs)) == [1, 2, 3, 4, 5]
+    newest_unknown = {"examples": examples, "validated": [*validated[:4], _validated(5), validated[5]]}
+    # span 5 counts 0 rows, span 4 400
+    assert spans(ReferenceWindow(num_spans=6, max_rows=350).resolve_artifacts(None, newest_unknown)) == [4, 5]

@@ -151,19 +151,19 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def components_table(results: dict[str, dict]) -> str:
-    """Our components' own seconds per 1,000 rows, full run, by size."""
+def components_table(results: dict[str, dict], scenario: str = "full") -> str:
+    """Our components' own seconds (per 1,000 rows) in one scenario, by size."""
     sizes = sorted(results.values(), key=lambda r: r["rows"])
     nodes = sorted(
-        {n for s in sizes for n in s["full"]["node_seconds"]},
-        key=lambda n: -sizes[-1]["full"]["node_seconds"].get(n, 0),
+        {n for s in sizes for n in s[scenario]["node_seconds"]},
+        key=lambda n: -sizes[-1][scenario]["node_seconds"].get(n, 0),
     )
-    lines = ["| component | " + " | ".join(f"{s['rows']:,} rows: s (s/1k rows)" for s in sizes) + " |"]
+    lines = [f"| {scenario}: component | " + " | ".join(f"{s['rows']:,} rows: s (s/1k rows)" for s in sizes) + " |"]
     lines.append("|---|" + "---|" * len(sizes))
     for node in nodes:
         cells = []
         for s in sizes:
-            seconds = s["full"]["node_seconds"].get(node, 0.0)
+            seconds = s[scenario]["node_seconds"].get(node, 0.0)
             cells.append(f"{seconds:.1f} ({1000 * seconds / s['rows']:.3f})")
         lines.append(f"| {node} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         results[str(factor)] = run_size(factor, logs)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")  # after each size: a long run keeps what it has
     print(table(results), flush=True)
-    print(components_table(results), flush=True)
+    print(components_table(results, "full"), flush=True)
+    print(components_table(results, "new span"), flush=True)
     plot(results, BUILD_DIR / "bench-scale.png")
     print(f"written: {RESULTS}, {BUILD_DIR / 'bench-scale.png'}", flush=True)
     return 0

@@ -63,7 +63,10 @@ class PipelineConfig:
     # Off by default: measured by `make bench` on the taxi spans (~1,000 rows each), the cache made
     # a full run 63.6 s / 1.4 GB against 52.4 s / 1.2 GB, and a one-new-span run 29.3 s against
     # 25.7 s (docs/results.md, Benchmark). It pays when analysing a span costs more than Beam's per-span,
-    # per-analyzer stage overhead, i.e. for large spans: turn it on there, and measure.
+    # per-analyzer stage overhead, i.e. for large spans. Measured by `make bench-scale` at 94,000 rows
+    # per span (1.5 million in 16 spans): Transform in a one-new-span run 21.0 s without, 8.7 s with
+    # it; in the first full run 22.3 s without, 38.2 s with it (it writes every span's cache). Turn it
+    # on for spans of ~50,000 rows and more (docs/results.md, Scale).
     analyzer_cache: bool = _setting(
         False, "Transform analyses each span once and reuses it in later windows (pays on large spans)"
     )
@@ -71,6 +74,14 @@ class PipelineConfig:
     min_auc: float = _setting(0.65, "absolute gate on the candidate's AUC (overall slice)")
     min_accuracy: float = _setting(0.6, "absolute gate on the candidate's binary accuracy (overall slice)")
     max_auc_drop: float = _setting(0.01, "allowed AUC drop against the baseline model")
+    # TFMA's time grows with the rows it evaluates (components.window.ReferenceWindow): 390 s of a
+    # 453-s run on 470,300 evaluation rows (docs/results.md, Scale). 300,000 span rows hold about
+    # 100,000 evaluation rows, which measure an AUC to about 0.001; below that, nothing changes.
+    eval_max_rows: int = _setting(
+        300_000,
+        "the Evaluator judges on the newest vetted spans of the window until they hold this many rows "
+        "(both splits; it reads their eval split, a third); 0: every span but the newest",
+    )
     # The trigger policy (`openct ct trigger`), off by default: a run per new span, as soon as it
     # arrives. Runs are counted from ML Metadata (any trigger, manual ones too; not the back-fill).
     trigger_min_new_rows: int = _setting(0, "the trigger waits until the new spans hold at least this many rows")
@@ -96,6 +107,8 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.window_spans < 1 or self.span_months < 0:
             raise ValueError("window_spans must be >= 1 and span_months >= 0")
+        if self.eval_max_rows < 0:
+            raise ValueError("eval_max_rows must be >= 0 (0: no limit)")
         if self.train_steps < 1 or self.batch_size < 1:
             raise ValueError("train_steps and batch_size must be >= 1")
         if min(self.trigger_min_new_rows, self.trigger_cooldown_minutes, self.trigger_daily_runs) < 0:

@@ -4,7 +4,7 @@
                                    ImportSchemaGen (curated schema) --^           ^
     span_history (validated spans before this one) -> DataChecks (span vs history) -/
     span_window (latest N validated spans) -> Transform (analyzer cache) -> Trainer (warm start)
-    eval_window (the window without its newest span) -> Evaluator
+    eval_window (the window without its newest span, capped by rows) -> Evaluator
     baseline (latest blessed model from another window) -> Trainer, Evaluator -> Pusher
 
 Node ids are stable (they name MLMD contexts and output directories). The local runner's
@@ -117,10 +117,10 @@ def create_pipeline(config: PipelineConfig, span: int | None = None) -> tfx_pipe
     # Channels by type (no producer) query the artifacts of *every* run of the pipeline; a channel
     # from an upstream node would see only this run's. TFX does not chain resolvers, so each
     # resolver gets the span channels and computes the window itself; all run after the gate.
-    def resolver(node_id: Node, strategy, **channels) -> Resolver:
+    def resolver(node_id: Node, strategy, settings: dict | None = None, **channels) -> Resolver:
         node = Resolver(
             strategy_class=strategy,
-            config={"num_spans": config.window_spans},
+            config={"num_spans": config.window_spans, **(settings or {})},
             examples=Channel(type=standard_artifacts.Examples),
             validated=Channel(type=ValidatedSpan),
             **channels,
@@ -129,8 +129,9 @@ def create_pipeline(config: PipelineConfig, span: int | None = None) -> tfx_pipe
         return node
 
     window = resolver(Node.SPAN_WINDOW, ValidatedSpanWindow)
-    # The model gate judges on spans an earlier run vetted (components.window.ReferenceWindow).
-    eval_window = resolver(Node.EVAL_WINDOW, ReferenceWindow)
+    # The model gate judges on spans an earlier run vetted, the newest eval_max_rows of them
+    # (components.window.ReferenceWindow).
+    eval_window = resolver(Node.EVAL_WINDOW, ReferenceWindow, {"max_rows": config.eval_max_rows})
     # The analyzer cache makes Transform analyse each span once (per-span analyses combined);
     # on small spans Beam's per-stage overhead outweighs it, hence off by default (config.py).
     analyzer_cache = (

@@ -59,7 +59,11 @@ class RunSummary:
                 + (f"; ingested now: {span_ranges(self.ingested)}" if self.ingested else "")
             )
         if self.eval_spans:
-            why = " (the window without its newest span)" if self.eval_spans != self.spans else ""
+            why = ""
+            if self.eval_spans == self.spans[:-1]:
+                why = " (the window without its newest span)"
+            elif self.eval_spans != self.spans:
+                why = " (the newest vetted spans, up to eval_max_rows rows)"
             lines.append(f"  evaluated on     : {span_ranges(self.eval_spans)}{why}")
         lines.append(f"  anomalies        : {len(self.anomalies) or 'none'}")
         lines.extend(f"      {a}" for a in self.anomalies)

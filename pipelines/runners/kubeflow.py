@@ -68,6 +68,7 @@ COMPILE_TIME = (
     "analyzer_cache",
     "warm_start",
     "beam_args",
+    "eval_max_rows",
 )
 
 # (cpu request, memory request, memory limit) per node; no CPU limit, so a task uses idle cores.

@@ -39,7 +39,7 @@ from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local import runner_utils
 from tfx.orchestration.portable import launcher, runtime_parameter_utils
-from tfx.proto.orchestration import pipeline_pb2
+from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 
 from pipelines import lineage, process
 from pipelines.names import NodeStatus
@@ -163,6 +163,7 @@ def launch(ir: pipeline_pb2.Pipeline, node: pipeline_pb2.PipelineNode, mlmd_conf
             pipeline_runtime_spec=ir.runtime_spec,
             executor_spec=runner_utils.extract_executor_spec(deployment, node_id),
             custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id),
+            custom_executor_operators={executable_spec_pb2.BeamExecutableSpec: beam_local.DirectOperator},
         ).launch()
         seconds = time.monotonic() - started
         if info is None or info.execution_id is None:
