@@ -127,7 +127,7 @@ bench: ## Benchmark against TFX's stock taxi example; writes build/bench.json
 	@$(PY) -m pipelines.bench
 
 SCALE ?= 1,10,100
-bench-scale: ## Cost against data size, ours and stock (SCALE=1,10,100: 8 min for 1,10, 24 min for 100); build/bench-scale.*
+bench-scale: ## Cost against data size, ours and stock (SCALE=1,10,100: 17 min once written; +3 min the first time); build/bench-scale.*
 	@mkdir -p $(HOME)/.cache/openct/bench-scale
 	@OPENCT_BENCH_CACHE=$(HOME)/.cache/openct/bench-scale OPENCT_BIND="$(OPENCT_BIND) $(HOME)/.cache/openct/bench-scale" \
 	  $(PY) -m pipelines.bench_scale --scale $(SCALE)

@@ -101,6 +101,21 @@ def _stats(statistics, split: str) -> statistics_pb2.DatasetFeatureStatisticsLis
     return statistics_pb2.DatasetFeatureStatisticsList.FromString(path.read_bytes())
 
 
+def _batch_example_gen(spans: Path, uri: Path, context) -> list[standard_artifacts.Examples]:
+    """SpanBatchExampleGen's executor over spans 1-3, its output artifact at `uri`."""
+    template = standard_artifacts.Examples()
+    template.uri = str(uri)
+    out = {"examples": [template]}
+    properties = {
+        "input_base": str(spans),
+        "pattern": PATTERN,
+        "spans": json.dumps({"1": "", "2": "", "3": ""}),
+        "output_config": proto_utils.proto_to_json(SPLITS),
+    }
+    SpanBatchExampleGenExecutor(context).Do({}, out, properties)
+    return out["examples"]
+
+
 @pytest.fixture(scope="module")
 def produced(spans, tmp_path_factory):
     """(TFX's per-span Examples and statistics, the batch components' ones), by span."""
@@ -116,16 +131,7 @@ def produced(spans, tmp_path_factory):
         tfx_stats[span] = stats
 
     context = BaseBeamExecutor.Context(tmp_dir=str(out / "tmp"), unique_id="1")
-    template = standard_artifacts.Examples()
-    template.uri = str(out / "batch" / "examples")
-    batch_examples = {"examples": [template]}
-    properties = {
-        "input_base": str(spans),
-        "pattern": PATTERN,
-        "spans": json.dumps({"1": "", "2": "", "3": ""}),
-        "output_config": proto_utils.proto_to_json(SPLITS),
-    }
-    SpanBatchExampleGenExecutor(context).Do({}, batch_examples, properties)
+    batch_examples = {"examples": _batch_example_gen(spans, out / "batch" / "examples", context)}
     for i, examples in enumerate(batch_examples["examples"]):
         examples.id = 100 + i  # as ML Metadata would number them once published
     template = standard_artifacts.ExampleStatistics()
@@ -259,18 +265,9 @@ def test_one_pipeline_per_span_writes_what_csv_example_gen_writes(spans, produce
     span's records are still CsvExampleGen's."""
     (tfx_examples, _), _ = produced
     monkeypatch.setattr(span_batch, "MAX_PIPELINE_BYTES", 1)
-    template = standard_artifacts.Examples()
-    template.uri = str(tmp_path / "examples")
-    out = {"examples": [template]}
-    properties = {
-        "input_base": str(spans),
-        "pattern": PATTERN,
-        "spans": json.dumps({"1": "", "2": "", "3": ""}),
-        "output_config": proto_utils.proto_to_json(SPLITS),
-    }
     context = BaseBeamExecutor.Context(tmp_dir=str(tmp_path / "tmp"), unique_id="1")
-    SpanBatchExampleGenExecutor(context).Do({}, out, properties)
+    examples = _batch_example_gen(spans, tmp_path / "examples", context)
     assert sorted(Path(tmp_path, "tmp", "1").iterdir()) == [Path(tmp_path, "tmp", "1", f"write-{i}") for i in range(3)]
-    for batch in out["examples"]:
+    for batch in examples:
         for split in ("train", "eval"):
             assert _records(batch, split) == _records(tfx_examples[span_of(batch)], split), (span_of(batch), split)

@@ -41,8 +41,8 @@ on a full run from an empty store (16 spans, cache off unless said):
    not through Beam arguments: those would make TFX package its whole install for every
    execution (config.py, `beam_args`). Measured on the Evaluator of one-new-span runs
    (candidate and baseline, overall and per-hour slices), in process -> on 2 workers:
-   4,719 evaluation rows (0.3 MB of gzip records) 9.0 -> 14.0 s; 47,252 rows (2.3 MB)
-   43.5 -> 34.2 s; 101,857 rows (4.4 MB) 86.2 -> 54.8 s. Starting the workers costs about 9 s, and
+   4,719 evaluation rows (0.7 MB of gzip records, all splits) 9.0 -> 14.0 s; 47,252 rows (6.8 MB)
+   43.5 -> 34.2 s; 101,857 rows (14.4 MB) 86.2 -> 54.8 s. Starting the workers costs about 9 s, and
    they save about 45% of the rest, so the threshold (MULTI_PROCESS_MIN_BYTES) sits where the
    Evaluator takes about 20 s in process.
 
@@ -123,9 +123,11 @@ def beam_builder() -> Any:
 # --- 3. worker processes where they pay ----------------------------------------------------------
 
 MULTI_PROCESS_EXECUTORS = ("tfx.components.evaluator.executor.Executor",)  # measured (module doc)
-MULTI_PROCESS_MIN_BYTES = 1_500_000  # input Examples, gzip TFRecords (~30,000 taxi rows; module doc)
+# The input Examples' files, every split (the Evaluator reads the eval split, a third): ~20,000
+# evaluation rows of the taxi data, where the Evaluator takes ~20 s in process (module doc).
+MULTI_PROCESS_MIN_BYTES = 3_000_000
 # Each worker holds its own TensorFlow, TFMA and both models: a one-new-span run's peak (the
-# process tree) was 3.8 GB with 2 workers against 1.6 GB in process. A process with less room than
+# process tree) at 1.5 million rows was 3.6 GB with 2 workers against 1.6 GB in process. Less room than
 # this (a pod's memory limit, a small machine) stays in process.
 MULTI_PROCESS_MIN_MEMORY = 6 * 2**30
 
