@@ -3,11 +3,11 @@
 Between ExampleValidator (the span against the curated schema) and the ValidationGate: it
 profiles the span from StatisticsGen's statistics (TFDV's counts, missing and zero counts,
 min/max, deciles) plus one pass over its Examples for what TFDV does not compute (duplicate rows,
-the derived label rate: components.row_profile, on Arrow batches), compares the profile with the profiles recorded on the `ValidatedSpan`
-records of the window before it, and writes every check (passed or not, with the measured value
-and the threshold) to `checks.json`. The gate fails on any failed check, as on a schema anomaly,
-and copies the profile onto the span's ValidatedSpan record: the history of later spans, read
-from ML Metadata without re-reading data.
+the derived label rate: components.row_profile, on Arrow batches), compares the profile with the
+profiles recorded on the `ValidatedSpan` records of the window before it, and writes every check
+(passed or not, with the measured value and the threshold) to `checks.json`. The gate fails on any
+failed check, as on a schema anomaly, and copies the profile onto the span's ValidatedSpan
+record: the history of later spans, read from ML Metadata without re-reading data.
 """
 
 # No `from __future__ import annotations` here: @component reads the real annotations.

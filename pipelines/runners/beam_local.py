@@ -35,16 +35,16 @@ on a full run from an empty store (16 spans, cache off unless said):
    uses one of the machine's cores. `DirectOperator` gives the Evaluator Beam's multi-process
    mode (one worker per CPU this process may use, as TFX's stock taxi example asks with
    `--direct_num_workers=0`) when its input Examples hold at least MULTI_PROCESS_MIN_BYTES, the
-   process has MULTI_PROCESS_MIN_MEMORY to spare, and no `beam_args` were given. It goes through TFX's own hook, the executor's
-   `make_beam_pipeline_fn` (tfx 1.21 orchestration/portable/beam_executor_operator.py:75-110,
-   dsl/components/base/base_beam_executor.py:100-101),
-   not through Beam arguments: those would make TFX package its whole install for every
-   execution (config.py, `beam_args`). Measured on the Evaluator of one-new-span runs
-   (candidate and baseline, overall and per-hour slices), in process -> on 2 workers:
-   4,719 evaluation rows (0.7 MB of gzip records, all splits) 9.0 -> 14.0 s; 47,252 rows (6.8 MB)
-   43.5 -> 34.2 s; 101,857 rows (14.4 MB) 86.2 -> 54.8 s. Starting the workers costs about 9 s, and
-   they save about 45% of the rest, so the threshold (MULTI_PROCESS_MIN_BYTES) sits where the
-   Evaluator takes about 20 s in process.
+   process has MULTI_PROCESS_MIN_MEMORY to spare, and no `beam_args` were given. It goes through
+   TFX's own hook, the executor's `make_beam_pipeline_fn` (tfx 1.21
+   orchestration/portable/beam_executor_operator.py:75-110, dsl/components/base/
+   base_beam_executor.py:100-101), not through Beam arguments: those would make TFX package its
+   whole install for every execution (config.py, `beam_args`). Measured on the Evaluator of
+   one-new-span runs (candidate and baseline, overall and per-hour slices), in process -> on 2
+   workers: 4,719 evaluation rows (0.7 MB of gzip records, all splits) 9.0 -> 14.0 s; 47,252 rows
+   (6.8 MB) 43.5 -> 34.2 s; 101,857 rows (14.4 MB) 86.2 -> 54.8 s. Starting the workers costs
+   about 9 s, and they save about 45% of the rest, so the threshold (MULTI_PROCESS_MIN_BYTES)
+   sits where the Evaluator takes about 20 s in process.
 
 Neither 1 nor 2 applies to a remote runner (Dataflow, Flink, Spark): those are chosen with
 `beam_args` and build their own descriptors; 3 steps aside as soon as `beam_args` is set.
