@@ -52,8 +52,8 @@ def _blake(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
-def _kind(values: pa.Array) -> str | None:
-    t = values.type
+def _kind(t: pa.DataType) -> str | None:
+    """A value type's kind as a tf.Example holds it."""
     if pa.types.is_floating(t):
         return "float"
     if pa.types.is_integer(t):
@@ -66,7 +66,7 @@ def _kind(values: pa.Array) -> str | None:
 def _value_hashes(values: pa.Array) -> np.ndarray:
     """One uint64 per value, tagged with its kind (an int 5 and a float 5.0 differ, as in a
     tf.Example)."""
-    kind = _kind(values)
+    kind = _kind(values.type)
     if kind is None or len(values) == 0:
         return np.zeros(len(values), dtype=np.uint64)
     if kind == "bytes":
@@ -80,20 +80,26 @@ def _value_hashes(values: pa.Array) -> np.ndarray:
     return _mix(raw ^ _KIND_TAG[kind])
 
 
+def _lengths(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(values per row, where each row's values start in pc.list_flatten(column)); a missing row
+    has 0 values (flatten skips it)."""
+    lengths = np.asarray(pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    starts: np.ndarray = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return lengths, starts
+
+
 def _cell_hashes(name: str, column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(hash per row, present per row) of one feature's column (a list array)."""
-    lengths = pc.list_value_length(column)
-    present = ~np.asarray(lengths.is_null().to_numpy(zero_copy_only=False))
-    length = np.asarray(lengths.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.uint64)
+    present = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False))
+    length, starts = _lengths(column)
     values = pc.list_flatten(column)
     parents = np.asarray(pc.list_parent_indices(column).to_numpy(zero_copy_only=False), dtype=np.int64)
-    starts: np.ndarray = np.zeros(len(column), dtype=np.int64)
-    np.cumsum(length[:-1].astype(np.int64), out=starts[1:])
     position = np.arange(len(values), dtype=np.int64) - starts[parents]
     acc: np.ndarray = np.zeros(len(column), dtype=np.uint64)
     np.add.at(acc, parents, _mix(_value_hashes(values) + _mix(position.astype(np.uint64) + np.uint64(1))))
     seed = np.uint64(_blake(name.encode()))
-    return _mix(_mix(acc + seed) ^ _mix(length)), present
+    return _mix(_mix(acc + seed) ^ _mix(length.astype(np.uint64))), present
 
 
 def _columns(batch: pa.RecordBatch) -> Iterator[tuple[str, pa.Array]]:
@@ -123,9 +129,7 @@ def _first_values(column: pa.Array | None, rows: int) -> list[Any]:
     where the row has none."""
     if column is None:
         return [None] * rows
-    lengths = np.asarray(pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    starts: np.ndarray = np.zeros(rows, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
+    lengths, starts = _lengths(column)
     values = pc.list_flatten(column).to_pylist()
     return [
         (v.decode("utf-8", "replace") if isinstance(v := values[s], bytes) else v) if n else None
@@ -168,7 +172,7 @@ def label_positives(batch: pa.RecordBatch, label: Mapping[str, Any]) -> int:
 def _rows_where(column: pa.Array, test: Any) -> np.ndarray:
     """Indices of the rows holding at least one value for which `test(values)` is true."""
     values = pc.list_flatten(column)
-    if _kind(values) not in ("float", "int") or len(values) == 0:
+    if _kind(values.type) not in ("float", "int") or len(values) == 0:
         return np.empty(0, dtype=np.int64)
     parents = np.asarray(pc.list_parent_indices(column).to_numpy(zero_copy_only=False))
     with np.errstate(invalid="ignore"):
@@ -229,13 +233,13 @@ def profile_rows(
         for batch in record_batches(split_files[split]):
             full, without = row_hashes(batch, time_column)
             hashes.append(full)
-            timeless.append(np.unique(without)[: checks_lib.SKETCH_SIZE])
+            timeless.append(np.unique(without)[: checks_lib.SKETCH_SIZE])  # the span's are among these
             rows += batch.num_rows
             positives += label_positives(batch, label)
             for name, column in _columns(batch):
                 if name in bounds:
                     beyond[name] += len(_rows_where(column, lambda v, b=bounds[name]: v > b))
-                if _kind(pc.list_flatten(column)) != "float":
+                if _kind(column.type.value_type) != "float":
                     continue
                 bad = _rows_where(column, lambda v: ~np.isfinite(v))
                 nonfinite[name] = nonfinite.get(name, 0) + len(bad)
@@ -244,7 +248,7 @@ def profile_rows(
         if hashes:
             every = np.concatenate(hashes)
             duplicates += len(every) - len(np.unique(every))
-    sketch = checks_lib.RowSketch.of(np.unique(np.concatenate(timeless)).tolist() if timeless else [])
+    sketch = checks_lib.RowSketch.of(np.concatenate(timeless).tolist() if timeless else [])
     return {
         "duplicates": duplicates / rows if rows else 0.0,
         "label_rate": positives / rows if rows else None,

@@ -22,7 +22,8 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.dsl.components.common import resolver
 
-from components.artifacts import EXAMPLES_ID, int_prop, span_of
+from components.artifacts import EXAMPLES_ID, int_prop, span_of, str_prop
+from components.data_checks import PROFILE
 
 # Custom properties TFX's Evaluator sets on ModelBlessing (tfx.components.evaluator.constants).
 BLESSED = "blessed"
@@ -164,8 +165,8 @@ class ReferenceWindow(ValidatedSpanWindow):
 
 
 def span_rows(record: types.Artifact | None) -> int:
-    """The span's rows as DataChecks profiled them (components.data_checks.PROFILE), 0 unknown."""
-    text = record.get_string_custom_property("profile") if record is not None else ""
+    """The span's rows as DataChecks profiled them, 0 unknown."""
+    text = str_prop(record, PROFILE) if record is not None else ""
     return int(json.loads(text).get("rows") or 0) if text else 0
 
 
